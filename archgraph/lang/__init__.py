@@ -1,0 +1,1 @@
+"""Reading spec text: files with source positions, safe expressions, evaluated field types."""

@@ -1,0 +1,370 @@
+"""Load a spec file (YAML or JSON) into plain data that remembers where each value came from.
+
+Specs are written by people, so every failure here is a :class:`SpecError` at
+``file:line:col`` rather than a parser traceback, and later stages can point at
+any value through :meth:`Source.loc`. The tree holds only plain values (dict,
+list, str, int, float, bool, None) and is bounded in size and depth, so nothing
+downstream has to defend against hostile input such as alias bombs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, CollectionStartEvent, StreamEndEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader, ReaderError
+from yaml.resolver import BaseResolver, Resolver
+from yaml.scanner import Scanner
+
+from archgraph.errors import Loc, SpecError, did_you_mean
+
+MAX_BYTES = 4 * 1024 * 1024  # largest spec file accepted
+MAX_DEPTH = 64  # deepest nesting of lists/mappings
+MAX_NODES = 200_000  # most values in the tree, counted after expanding aliases
+MAX_NUMBER_CHARS = 1000  # longest numeric scalar; YAML's base-60 ints are quadratic to convert
+
+_TAG = "tag:yaml.org,2002:"
+_STR, _SEQ, _MAP, _MERGE = _TAG + "str", _TAG + "seq", _TAG + "map", _TAG + "merge"
+_C = SafeConstructor()  # only its stateless scalar converters are used
+_SCALARS = {_STR: _C.construct_yaml_str, _TAG + "int": _C.construct_yaml_int, _TAG + "float": _C.construct_yaml_float,
+            _TAG + "bool": _C.construct_yaml_bool, _TAG + "null": _C.construct_yaml_null}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A loaded spec: its plain data plus the position of every value and mapping key."""
+
+    file: str
+    data: Any
+    _pos: _Pos | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_data(cls, data: Any, file: str = "<data>") -> Source:
+        """A Source for data built in code: every location is just ``file``."""
+        return cls(file, data)
+
+    def loc(self, path: Sequence[str | int] = ()) -> Loc:
+        """Where the value at ``path`` is; for a missing path, its longest existing prefix."""
+        pos, _ = self._walk(path)
+        return Loc(self.file, pos.line, pos.col) if pos else Loc(self.file)
+
+    def key_loc(self, path: Sequence[str | int]) -> Loc:
+        """Where the key of the mapping entry at ``path`` is (falls back to :meth:`loc`)."""
+        pos, found = self._walk(path)
+        if found and pos is not None and pos.key:
+            return Loc(self.file, *pos.key)
+        return self.loc(path)
+
+    def _walk(self, path: Sequence[str | int]) -> tuple[_Pos | None, bool]:
+        pos = self._pos
+        if pos is None:
+            return None, False
+        for step in path:
+            kids = pos.kids
+            if isinstance(kids, dict) and isinstance(step, str) and step in kids:
+                pos = kids[step]
+            elif isinstance(kids, list) and type(step) is int and 0 <= step < len(kids):
+                pos = kids[step]
+            else:
+                return pos, False
+        return pos, True
+
+
+class _Pos:
+    """Position of one value, of the key naming it (in a mapping), and of its children."""
+
+    __slots__ = ("line", "col", "key", "kids")
+
+    def __init__(self, line: int, col: int, key: tuple[int, int] | None = None):
+        self.line, self.col, self.key = line, col, key
+        self.kids: dict[str, _Pos] | list[_Pos] | None = None
+
+
+def load(path: str | os.PathLike) -> Source:
+    """Load a spec file: ``.json`` files as JSON, anything else as YAML."""
+    file = os.fsdecode(path)
+    try:
+        if os.path.isdir(file):
+            raise SpecError("spec path is a directory, not a file", Loc(file))
+        with open(file, "rb") as f:
+            data = f.read(MAX_BYTES + 1)  # read no more than we would accept
+    except FileNotFoundError:
+        folder, name = os.path.split(file)
+        try:
+            hint = did_you_mean(name, os.listdir(folder or "."))
+        except OSError:
+            hint = None
+        raise SpecError("spec file not found", Loc(file), hint) from None
+    except OSError as e:
+        raise SpecError(f"cannot read spec file: {e.strerror or e}", Loc(file)) from None
+    fmt = "json" if os.path.splitext(file)[1].lower() == ".json" else "yaml"
+    return loads(data, file, fmt)
+
+
+def loads(text: str | bytes, file: str = "<spec>", fmt: str = "yaml") -> Source:
+    """Load a spec from ``text`` (``fmt`` is ``"yaml"`` or ``"json"``); ``file`` names it in messages."""
+    if fmt not in ("yaml", "json"):
+        raise ValueError(f"unknown spec format {fmt!r}")
+    if len(text) > MAX_BYTES:
+        raise SpecError(f"spec is too large (over {MAX_BYTES // 2**20} MiB)", Loc(file))
+    if isinstance(text, (bytes, bytearray)):
+        text = _decode(bytes(text), file)
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark is not content
+    builder = _Builder(file)
+    if fmt == "json":
+        data, pos = builder.from_json(text)
+    else:
+        data, pos = builder.from_yaml(text)
+    if not isinstance(data, dict):
+        where = Loc(file, pos.line, pos.col)
+        raise SpecError(f"a spec must be a mapping at the top level, got {_kind(data)}", where, "write 'key: value' entries")
+    return Source(file, data, pos)
+
+
+def _decode(data: bytes, file: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        col = len(data[line_start : e.start].decode("utf-8")) + 1  # valid up to the bad byte
+        loc = Loc(file, data.count(b"\n", 0, e.start) + 1, col)
+        raise SpecError(f"spec is not UTF-8 text (bad byte 0x{data[e.start]:02x})", loc, "save it as UTF-8") from None
+
+
+class _Resolver(BaseResolver):
+    """SafeLoader's implicit typing, except that dates and '=' stay plain strings."""
+
+
+_Resolver.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in pairs if tag not in (_TAG + "timestamp", _TAG + "value")]
+    for first, pairs in Resolver.yaml_implicit_resolvers.items()
+}
+
+
+class _Loader(Reader, Scanner, Parser, Composer, _Resolver):
+    """PyYAML's safe composer, with a depth limit and aliases that keep their own position."""
+
+    def __init__(self, text: str, file: str):
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        _Resolver.__init__(self)
+        self.file, self.depth = file, 0
+
+    def get_single_node(self) -> Node | None:
+        self.get_event()  # stream start
+        node = None if self.check_event(StreamEndEvent) else self.compose_document()
+        if not self.check_event(StreamEndEvent):
+            where = _loc(self.file, self.peek_event().start_mark)
+            raise SpecError("a spec file must hold a single YAML document, found another", where, "remove the '---'")
+        return node
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            # A shallow copy shares the anchored contents but points at the alias itself.
+            node = copy.copy(super().compose_node(parent, index))
+            node.start_mark, node.end_mark = event.start_mark, event.end_mark
+            return node
+        if not isinstance(event, CollectionStartEvent):
+            return super().compose_node(parent, index)
+        # Checked here too, not only in _Builder, because the composer recurses per level.
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _too_deep(_loc(self.file, event.start_mark))
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _compose(text: str, file: str) -> Node | None:
+    """Compose ``text`` into YAML nodes, turning every parser failure into a SpecError."""
+    try:
+        loader = _Loader(text, file)  # the reader rejects bad characters right away
+    except ReaderError as e:
+        index = e.position
+        line_start = text.rfind("\n", 0, index) + 1
+        loc = Loc(file, text.count("\n", 0, index) + 1, index - line_start + 1)
+        raise SpecError(f"character U+{e.character:04X} is not allowed in YAML", loc) from None
+    try:
+        return loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        raise _syntax_error(e, file) from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"invalid YAML: {e}", Loc(file)) from None
+    except RecursionError:
+        raise _too_deep(Loc(file)) from None
+    finally:
+        loader.dispose()
+
+
+def _syntax_error(e: yaml.MarkedYAMLError, file: str) -> SpecError:
+    mark = e.problem_mark or e.context_mark
+    problem = " ".join((e.problem or e.context or "syntax error").split())
+    hint = None
+    if "'\\t'" in problem:
+        hint = "YAML does not allow tabs for indentation; use spaces"
+    elif e.context and e.context_mark and e.problem_mark:
+        hint = f"{e.context} that starts at line {e.context_mark.line + 1}"
+    elif "mapping values are not allowed" in problem:
+        hint = "is there an unquoted ':' in a value? quote the value"
+    return SpecError(f"invalid YAML: {problem}", _loc(file, mark) if mark else Loc(file), hint)
+
+
+class _Pairs(list):
+    """A JSON object as json decoded it: its (key, value) pairs, duplicates included."""
+
+
+class _Builder:
+    """Builds the plain tree and its positions, counting values so the bounds hold."""
+
+    def __init__(self, file: str):
+        self.file, self.count = file, 0
+
+    def from_yaml(self, text: str) -> tuple[Any, _Pos]:
+        node = _compose(text, self.file)
+        if node is None or (node.tag == _TAG + "null" and node.value == ""):
+            raise SpecError("spec is empty", Loc(self.file))
+        return self.yaml_value(node, 1)
+
+    def from_json(self, text: str) -> tuple[Any, _Pos]:
+        if not text.strip():
+            raise SpecError("spec is empty", Loc(self.file))
+        try:
+            raw = json.loads(text, object_pairs_hook=_Pairs)
+        except json.JSONDecodeError as e:
+            raise SpecError(f"invalid JSON: {e.msg}", Loc(self.file, e.lineno, e.colno)) from None
+        except RecursionError:
+            raise _too_deep(Loc(self.file)) from None
+        except ValueError as e:  # e.g. an integer with too many digits
+            raise SpecError(f"invalid JSON: {e}", Loc(self.file)) from None
+        try:  # JSON is YAML as far as positions go; without them we still have the data
+            node = _compose(text, self.file)
+        except SpecError:
+            node = None
+        return self.json_value(raw, node, 1)
+
+    def yaml_value(self, node: Node, depth: int) -> tuple[Any, _Pos]:
+        pos = self._enter(node, depth, not isinstance(node, ScalarNode))
+        if isinstance(node, ScalarNode) and node.tag in _SCALARS:
+            return self._scalar(node), pos
+        if isinstance(node, SequenceNode) and node.tag == _SEQ:
+            items, pos.kids = [], []
+            for child in node.value:
+                value, child_pos = self.yaml_value(child, depth + 1)
+                items.append(value)
+                pos.kids.append(child_pos)
+            return items, pos
+        if isinstance(node, MappingNode) and node.tag == _MAP:
+            out: dict[str, Any] = {}
+            pos.kids = {}
+            for key_node, value_node in node.value:
+                key = self._yaml_key(key_node)
+                self._check_unique(pos, key, key_node)
+                out[key], pos.kids[key] = self.yaml_value(value_node, depth + 1)
+                pos.kids[key].key = _mark(key_node)
+            return out, pos
+        raise self._bad_tag(node)
+
+    def json_value(self, raw: Any, node: Node | None, depth: int) -> tuple[Any, _Pos]:
+        pos = self._enter(node, depth, isinstance(raw, list))
+        # Walk the YAML nodes alongside json's values only while their shapes agree.
+        shape = MappingNode if isinstance(raw, _Pairs) else SequenceNode
+        kids = node.value if isinstance(node, shape) and len(node.value) == len(raw) else None
+        if isinstance(raw, _Pairs):
+            out: dict[str, Any] = {}
+            pos.kids = {}
+            for i, (key, value) in enumerate(raw):
+                key_node, value_node = kids[i] if kids else (None, None)
+                self._check_unique(pos, key, key_node)
+                out[key], pos.kids[key] = self.json_value(value, value_node, depth + 1)
+                pos.kids[key].key = _mark(key_node) if key_node else None
+            return out, pos
+        if isinstance(raw, list):
+            items, pos.kids = [], []
+            for i, value in enumerate(raw):
+                item, item_pos = self.json_value(value, kids[i] if kids else None, depth + 1)
+                items.append(item)
+                pos.kids.append(item_pos)
+            return items, pos
+        return raw, pos
+
+    def _enter(self, node: Node | None, depth: int, collection: bool) -> _Pos:
+        """Count one more value and return its position, enforcing the size bounds."""
+        pos = _Pos(*_mark(node)) if node is not None else _Pos(0, 0)
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SpecError(f"spec is too large: more than {MAX_NODES} values after expanding aliases", self._loc(node),
+                            "is an alias (*name) used many times over?")
+        if collection and depth > MAX_DEPTH:
+            raise _too_deep(self._loc(node))
+        return pos
+
+    def _yaml_key(self, node: Node) -> str:
+        if node.tag == _MERGE:
+            raise SpecError("merge keys ('<<') are not supported", self._loc(node), "write the keys out in full")
+        if isinstance(node, ScalarNode) and node.tag not in _SCALARS:
+            raise self._bad_tag(node)
+        key = self._scalar(node) if isinstance(node, ScalarNode) else None
+        if not isinstance(key, str):
+            what = _kind(key) if isinstance(node, ScalarNode) else "a list or mapping"
+            hint = f"quote it: '{node.value}'" if isinstance(node, ScalarNode) else None
+            raise SpecError(f"mapping keys must be strings, got {what}", self._loc(node), hint)
+        return key
+
+    def _bad_tag(self, node: Node) -> SpecError:
+        tag = "!!" + node.tag[len(_TAG) :] if node.tag.startswith(_TAG) else node.tag
+        hint = "specs hold only strings, numbers, booleans, null, lists and mappings; remove the tag"
+        return SpecError(f"unsupported YAML tag '{tag}' here", self._loc(node), hint)
+
+    def _check_unique(self, pos: _Pos, key: str, key_node: Node | None) -> None:
+        assert isinstance(pos.kids, dict)
+        if key in pos.kids:
+            first = pos.kids[key].key
+            hint = f"'{key}' is first defined at line {first[0]}" if first else "keys must be unique"
+            raise SpecError(f"duplicate key '{key}'", self._loc(key_node), hint)
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        if node.tag == _STR:
+            return node.value
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise SpecError(f"value is too long for a {node.tag[len(_TAG):]}", self._loc(node))
+        try:
+            return _SCALARS[node.tag](node)
+        except (ValueError, KeyError, IndexError):  # only reachable through explicit tags
+            raise SpecError(f"'{node.value}' is not a valid {node.tag[len(_TAG):]}", self._loc(node)) from None
+
+    def _loc(self, node: Node | None) -> Loc:
+        return Loc(self.file, *_mark(node)) if node is not None else Loc(self.file)
+
+
+def _mark(node: Node) -> tuple[int, int]:
+    """1-based (line, col) of a node; PyYAML's marks are 0-based."""
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _loc(file: str, mark: yaml.Mark) -> Loc:
+    return Loc(file, mark.line + 1, mark.column + 1)
+
+
+def _too_deep(loc: Loc) -> SpecError:
+    return SpecError(f"spec is nested too deeply (more than {MAX_DEPTH} levels)", loc)
+
+
+def _kind(value: Any) -> str:
+    """How a value's type reads in a message, e.g. 'a list'."""
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list"}
+    return names.get(type(value), "a mapping")

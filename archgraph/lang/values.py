@@ -1,0 +1,73 @@
+"""Field types for spec models whose values may be parameter expressions.
+
+A numeric or boolean field in a spec may hold either a literal (``channels: 64``)
+or an expression over the spec's parameters (``channels: 2*width``). The
+expression is evaluated by :mod:`archgraph.lang.expr` while pydantic validates,
+with the parameters taken from the validation context, so an expression error
+is reported at the field it came from like any other validation error.
+
+Plain string fields (names, modes) are never evaluated.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from archgraph.errors import SpecError
+from archgraph.lang import expr
+
+
+def _evaluate(value: Any, info: ValidationInfo) -> Any:
+    """Evaluate ``value`` if it is an expression string; leave literals alone."""
+    if isinstance(value, list):
+        return [_evaluate(item, info) for item in value]
+    if not isinstance(value, str):
+        return value
+    params = (info.context or {}).get("params", {})
+    try:
+        return expr.evaluate(value, params)
+    except SpecError as error:
+        raise PydanticCustomError(
+            "expression", "{message}", {"message": error.message, "hint": error.hint}
+        ) from None
+
+
+_EXPRESSION = {"type": "string", "description": "an expression over the spec's params, e.g. '2*width'"}
+
+
+def _expr_schema(literal: dict) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [literal, _EXPRESSION]})
+
+
+Evaluated = BeforeValidator(_evaluate)
+
+Int = Annotated[int, Evaluated, _expr_schema({"type": "integer"})]
+PosInt = Annotated[int, Evaluated, Field(ge=1), _expr_schema({"type": "integer", "minimum": 1})]
+NonNegInt = Annotated[int, Evaluated, Field(ge=0), _expr_schema({"type": "integer", "minimum": 0})]
+Float = Annotated[float, Evaluated, _expr_schema({"type": "number"})]
+Bool = Annotated[bool, Evaluated, _expr_schema({"type": "boolean"})]
+PosIntList = Annotated[
+    list[Annotated[int, Field(ge=1)]],
+    Evaluated,
+    _expr_schema({"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPRESSION]}}),
+]
+
+
+def Choice(*options: str) -> Any:
+    """A string field with fixed options that may also be chosen by an expression.
+
+    ``mode: bilinear`` is taken literally; ``mode: "'bilinear' if head == 'seg' else 'nearest'"``
+    is evaluated, and its value must be one of the options.
+    """
+
+    def evaluate_unless_option(value: Any, info: ValidationInfo) -> Any:
+        return value if value in options else _evaluate(value, info)
+
+    return Annotated[
+        Literal[options],  # type: ignore[valid-type]
+        BeforeValidator(evaluate_unless_option),
+        WithJsonSchema({"anyOf": [{"enum": list(options)}, _EXPRESSION]}),
+    ]
