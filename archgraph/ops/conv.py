@@ -1,0 +1,84 @@
+"""conv-bn-act, the one plain convolution primitive, in its three roles.
+
+* ``block: conv`` — a layer in a node's body with its own width and stride
+  (HRNet's stem, the heads' 1x1 convs);
+* ``op: conv`` — an edge at equal strides that maps the source to the target's
+  width (HRNet's transition when a branch changes width: 3x3 conv + BN + ReLU);
+* ``op: lateral`` — FPN's lateral 1x1 conv: the same edge with FPN's defaults
+  (bias, no BN, no activation).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from archgraph.ops.base import Act, BlockOp, EdgeOp, conv_hw
+from archgraph.ops.registry import register
+from archgraph.lang.values import Bool, NonNegInt, PosInt
+
+
+def _build(c_in: int, c_out: int, kernel: int, stride: int, padding: int | None, bias: bool, bn: bool, act: str):
+    from archgraph.ops._layers import conv_bn_act
+
+    return conv_bn_act(c_in, c_out, kernel, stride, padding, bias=bias, bn=bn, act=act)
+
+
+@register
+class ConvBlock(BlockOp):
+    """kxk conv -> [BN] -> [ReLU] with its own output width and stride."""
+
+    block: Literal["conv"] = "conv"
+    channels: PosInt = Field(description="output width")
+    kernel: PosInt = Field(3, description="kernel size")
+    stride: PosInt = Field(1, description="conv stride")
+    padding: Optional[NonNegInt] = Field(None, description="default: kernel // 2")
+    bias: Bool = Field(False, description="conv bias")
+    bn: Bool = Field(True, description="BatchNorm after the conv")
+    act: Act = Field("relu", description="activation after the BN")
+
+    def stride_factor(self) -> int:
+        return self.stride
+
+    def out_channels(self, c_in: int) -> int:
+        return self.channels
+
+    def out_hw(self, hw):
+        padding = self.kernel // 2 if self.padding is None else self.padding
+        return conv_hw(hw, self.kernel, self.stride, padding)
+
+    def build(self, c_in: int):
+        return _build(c_in, self.channels, self.kernel, self.stride, self.padding, self.bias, self.bn, self.act)
+
+
+@register
+class ConvEdge(EdgeOp):
+    """kxk conv -> [BN] -> [ReLU] at equal strides, to the target's width."""
+
+    op: Literal["conv"] = "conv"
+    kernel: PosInt = Field(3, description="kernel size (odd: padding keeps HxW)")
+    bias: Bool = Field(False, description="conv bias")
+    bn: Bool = Field(True, description="BatchNorm after the conv")
+    act: Act = Field("relu", description="activation after the BN")
+
+    def stride_error(self, src: int, dst: int) -> str | None:
+        if src != dst:
+            return f"{self.op} joins equal strides, but goes from stride {src} to {dst}"
+        if self.kernel % 2 == 0:
+            return f"{self.op} needs an odd kernel to keep HxW, got {self.kernel}"
+        return None
+
+    def build(self, c_in: int, c_out: int, src: int, dst: int):
+        return _build(c_in, c_out, self.kernel, 1, None, self.bias, self.bn, self.act)
+
+
+@register
+class Lateral(ConvEdge):
+    """FPN's lateral connection: 1x1 conv (with bias) to the target's width."""
+
+    op: Literal["lateral"] = "lateral"  # type: ignore[assignment]
+    kernel: Literal[1] = Field(1, description="always 1")  # type: ignore[assignment]
+    bias: Bool = Field(True, description="conv bias")
+    bn: Bool = Field(False, description="BatchNorm after the conv")
+    act: Act = Field("none", description="activation after the conv")

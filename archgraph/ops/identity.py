@@ -1,0 +1,27 @@
+"""identity: the map passes unchanged; HRNet's f_ii, and every plain chain link."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from archgraph.ops.base import EdgeOp
+from archgraph.ops.registry import register
+
+
+@register
+class Identity(EdgeOp):
+    """Pass the source map unchanged (same stride, same width)."""
+
+    op: Literal["identity"] = "identity"
+
+    @property
+    def projects(self) -> bool:
+        return False
+
+    def stride_error(self, src: int, dst: int) -> str | None:
+        if src != dst:
+            return f"identity joins equal strides, but goes from stride {src} to {dst}"
+        return None
+
+    def build(self, c_in: int, c_out: int, src: int, dst: int) -> None:
+        return None

@@ -1,0 +1,65 @@
+"""upsample: coarse to fine by a power of two — FPN's top-down path, HRNet's f_ij for j > i.
+
+HRNet: 1x1 conv (no bias) + BN to the target's width, then nearest upsampling by
+2**(j-i) (``fuse_layers[i][j]`` = conv, BN, Upsample). HRNetV2's segmentation head
+and FPN upsample without a projection; HRNetV2 resizes bilinearly to the finest
+map's size rather than by a factor (``size: target``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from archgraph.ops.base import EdgeOp, halvings
+from archgraph.ops.registry import register
+from archgraph.lang.values import Bool
+
+
+@register
+class Upsample(EdgeOp):
+    """Coarse to fine: [1x1 conv + BN to the target width], then upsample by the stride ratio."""
+
+    op: Literal["upsample"] = "upsample"
+    mode: Literal["nearest", "bilinear"] = Field("nearest", description="interpolation mode")
+    align_corners: Optional[Bool] = Field(None, description="for bilinear; None is PyTorch's default (False)")
+    project: Bool = Field(True, description="1x1 conv + BN to the target's width before upsampling")
+    size: Literal["scale", "target"] = Field(
+        "scale", description="'scale': multiply HxW by the ratio; 'target': resize to the target node's HxW"
+    )
+
+    @property
+    def projects(self) -> bool:
+        return self.project
+
+    @property
+    def adopts_size(self) -> bool:
+        return self.size == "target"
+
+    def stride_error(self, src: int, dst: int) -> str | None:
+        if halvings(dst, src) is None:
+            direction = "from fine to coarse" if src < dst else "between equal strides" if src == dst else ""
+            return (
+                f"upsample must go from a coarser to a finer stride by a power of two, "
+                f"but goes from stride {src} to {dst}" + (f" ({direction})" if direction else "")
+            )
+        return None
+
+    def out_hw(self, hw, src: int, dst: int):
+        factor = src // dst
+        return (hw[0] * factor, hw[1] * factor)
+
+    def build(self, c_in: int, c_out: int, src: int, dst: int):
+        from torch import nn
+
+        from archgraph.ops._layers import ResizeTo, conv_bn_act
+
+        align = self.align_corners if self.mode == "bilinear" else None
+        if self.size == "target":
+            project = conv_bn_act(c_in, c_out, 1, act="none") if self.project else None
+            return ResizeTo(project, self.mode, align)
+        up = nn.Upsample(scale_factor=src // dst, mode=self.mode, align_corners=align)
+        if not self.project:
+            return up
+        return nn.Sequential(*conv_bn_act(c_in, c_out, 1, act="none"), up)

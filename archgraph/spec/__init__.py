@@ -1,0 +1,1 @@
+"""The spec document: its models, parameters, patterns' expansion into a plain graph."""
