@@ -1,0 +1,1 @@
+"""Backends turn a verified graph into something that runs."""

@@ -1,0 +1,5 @@
+"""The PyTorch backend."""
+
+from archgraph.backends.torch.executor import GraphModule
+
+__all__ = ["GraphModule"]

@@ -1,0 +1,132 @@
+"""The PyTorch executor: an ``nn.Module`` that runs a verified graph.
+
+``__init__`` builds one module per node body (``nodes.<name>``) and per edge that
+has one (``edges.<to>.<from>``), and precomputes a schedule: the nodes in
+topological order, each with its in-edges and the tensors it is the last user
+of. ``forward`` walks that schedule, summing or concatenating the in-edges'
+outputs in declaration order (the order of the reference implementations, so
+that outputs match them bit for bit), and drops every intermediate tensor after
+its last use.
+
+Output: the output node's tensor when there is one output; otherwise a dict
+from output name to tensor, in declaration order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from archgraph.ir.graph import ArchGraph
+
+
+@dataclass(frozen=True)
+class _Input:
+    src: str
+    module: Optional[Callable]  # None: identity
+    adopts_size: bool
+
+
+@dataclass(frozen=True)
+class _Step:
+    name: str
+    inputs: tuple[_Input, ...]
+    concat: bool
+    relu: bool
+    body: Optional[nn.Module]
+    release: tuple[str, ...]  # tensors no longer needed after this step
+
+
+class GraphModule(nn.Module):
+    """A network built from an archgraph spec; ``graph`` is the verified IR it came from."""
+
+    def __init__(self, graph: ArchGraph):
+        super().__init__()
+        self.graph = graph
+        self.nodes = nn.ModuleDict()
+        self.edges = nn.ModuleDict()
+        for name in graph.order:
+            node = graph.nodes[name]
+            if node.body:
+                widths = graph.body_channels(name)
+                self.nodes[name] = nn.Sequential(*(b.build(c) for b, c in zip(node.body, widths)))
+            for edge in graph.in_edges(name):
+                c_in, c_out = graph.edge_channels(edge)
+                module = edge.op.build(c_in, c_out, graph.stride(edge.src), graph.types[name].arrival_stride)
+                if module is not None:
+                    if name not in self.edges:
+                        self.edges[name] = nn.ModuleDict()
+                    self.edges[name][edge.src] = module
+        self.input_name = graph.input.name
+        self.output_names = graph.outputs
+        self._schedule = self._plan()
+
+    def _plan(self) -> list[_Step]:
+        graph = self.graph
+        last_use = {}
+        for i, name in enumerate(graph.order):
+            for edge in graph.in_edges(name):
+                last_use[edge.src] = i
+        steps = []
+        for i, name in enumerate(graph.order):
+            node = graph.nodes[name]
+            edge_modules = dict(self.edges[name].items()) if name in self.edges else {}
+            inputs = tuple(
+                _Input(e.src, edge_modules.get(e.src), e.op.adopts_size) for e in graph.in_edges(name)
+            )
+            release = tuple(
+                src for src in dict.fromkeys(e.src for e in graph.in_edges(name))
+                if last_use[src] == i and src not in self.output_names
+            )
+            body = self.nodes[name] if name in self.nodes else None
+            steps.append(_Step(name, inputs, node.merge == "concat", node.act == "relu", body, release))
+        return steps
+
+    def forward(self, x: torch.Tensor):
+        env = self._run(x, release=True)
+        if len(self.output_names) == 1:
+            return env[self.output_names[0]]
+        return {name: env[name] for name in self.output_names}
+
+    def forward_all(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every node's tensor, the input's included (keeps them all alive: for inspection)."""
+        return self._run(x, release=False)
+
+    def _run(self, x: torch.Tensor, release: bool) -> dict[str, torch.Tensor]:
+        env = {self.input_name: x}
+        for step in self._schedule:
+            y = _merge(step, env)
+            if step.relu:
+                # a lone identity input is another node's tensor: never modify it in place
+                y = torch.relu(y) if y is env.get(step.inputs[0].src) else torch.relu_(y)
+            if step.body is not None:
+                y = step.body(y)
+            env[step.name] = y
+            for name in step.release if release else ():
+                del env[name]
+        return env
+
+
+def _merge(step: _Step, env: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The in-edges' outputs, in declaration order, summed or concatenated."""
+    parts: list[Optional[torch.Tensor]] = []
+    size = None
+    for inp in step.inputs:
+        if inp.adopts_size:
+            parts.append(None)  # needs the size the others give: computed below
+            continue
+        t = env[inp.src] if inp.module is None else inp.module(env[inp.src])
+        size = t.shape[-2:] if size is None else size
+        parts.append(t)
+    for k, inp in enumerate(step.inputs):
+        if inp.adopts_size:
+            parts[k] = inp.module(env[inp.src], size)
+    if step.concat:
+        return torch.cat(parts, 1)  # type: ignore[arg-type]
+    y = parts[0]
+    for t in parts[1:]:
+        y = y + t
+    return y  # type: ignore[return-value]

@@ -1,0 +1,129 @@
+"""The graph IR: resolution nodes and fusion edges in a networkx DiGraph.
+
+Contract:
+
+* a :class:`Node` is a feature map at ``stride`` with ``channels``; its value is
+  ``body(act(merge(inputs)))`` where the inputs are its in-edges' outputs in
+  declaration order, merged by ``sum`` or ``concat``;
+* an :class:`Edge` is a fusion op (an :class:`~archgraph.ops.base.EdgeOp`, which
+  carries ``src`` and ``dst``) from one node into another's merge;
+* the network's input is a node too (``graph.input.name``, stride 1, no body);
+* after :func:`archgraph.ir.verify.verify`, ``graph.types[name]`` holds each node's
+  arrival stride and merged width, and ``graph.order`` a deterministic
+  topological order (declaration order where the graph leaves a choice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from archgraph.ops.base import BlockOp, EdgeOp
+from archgraph.spec.expand import Origin, PlainSpec
+from archgraph.spec.model import InputSpec
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    stride: int
+    channels: int
+    body: tuple[BlockOp, ...]  # repeats unrolled
+    merge: str = "sum"
+    act: str = "none"
+    output: bool = False
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True)
+class Edge:
+    op: EdgeOp
+    origin: Origin | None = None
+
+    @property
+    def src(self) -> str:
+        return self.op.src
+
+    @property
+    def dst(self) -> str:
+        return self.op.dst
+
+    @property
+    def label(self) -> str:
+        return f"{self.src} -> {self.dst} ({self.op.tag})"
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """What verification infers for a node, independent of the input size."""
+
+    arrival_stride: int  # the stride at which its inputs merge (its stride before the body)
+    merge_channels: int  # the width after the merge, entering the body
+    vector: bool = False  # its output is (N, C), not a feature map
+
+
+@dataclass
+class ArchGraph:
+    name: str
+    input: InputSpec
+    nodes: dict[str, Node]  # declaration order
+    edges: list[Edge]  # declaration order
+    params: dict = field(default_factory=dict)
+    doc: str = ""
+    input_origin: Origin | None = None
+    duplicates: list[Node] = field(default_factory=list)  # later nodes reusing a name, for verify
+    types: dict[str, NodeType] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.g = nx.DiGraph()
+        self.g.add_node(self.input.name)
+        self.g.add_nodes_from(self.nodes)
+        for edge in self.edges:
+            if edge.src in self.g and edge.dst in self.g and edge.src != edge.dst:
+                self.g.add_edge(edge.src, edge.dst, edge=edge)
+
+    @property
+    def outputs(self) -> list[str]:
+        return [name for name, node in self.nodes.items() if node.output]
+
+    def stride(self, name: str) -> int:
+        return 1 if name == self.input.name else self.nodes[name].stride
+
+    def channels(self, name: str) -> int:
+        return self.input.channels if name == self.input.name else self.nodes[name].channels
+
+    def in_edges(self, name: str) -> list[Edge]:
+        """The edges into ``name``, in declaration order (the order of summation)."""
+        return [edge for edge in self.edges if edge.dst == name]
+
+    def edge_channels(self, edge: Edge) -> tuple[int, int]:
+        """(width in, width out) of an edge: out is the source's, or the target's merge width."""
+        c_in = self.channels(edge.src)
+        return c_in, (self.types[edge.dst].merge_channels if edge.op.projects else c_in)
+
+    def body_channels(self, name: str) -> list[int]:
+        """The width entering each block of ``name``'s body."""
+        widths, c = [], self.types[name].merge_channels
+        for block in self.nodes[name].body:
+            widths.append(c)
+            c = block.out_channels(c)
+        return widths
+
+
+def lower(plain: PlainSpec) -> ArchGraph:
+    """The graph of a plain spec, not yet verified (duplicates are kept for verify to report)."""
+    nodes: dict[str, Node] = {}
+    duplicates = []
+    for spec, origin in plain.nodes:
+        body = tuple(
+            block.model_copy(update={"repeat": 1}) for block in spec.body for _ in range(block.repeat)  # type: ignore[attr-defined]
+        )
+        node = Node(spec.name, spec.stride, spec.channels, body, spec.merge, spec.act, bool(spec.output), origin)
+        if spec.name in nodes or spec.name == plain.input.name:
+            duplicates.append(node)
+        else:
+            nodes[spec.name] = node
+    edges = [Edge(op, origin) for op, origin in plain.edges]
+    return ArchGraph(plain.name, plain.input, nodes, edges, plain.params, plain.doc, plain.input_origin, duplicates)
