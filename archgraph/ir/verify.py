@@ -47,6 +47,7 @@ def _structure(graph: ArchGraph) -> list[_Problem]:
         problems.append(_Problem(f"duplicate node name '{node.name}'", _at(node, graph, "name"),
                                  f"'{node.name}' is already declared at {where}", fatal=True))
     seen: dict[tuple[str, str], Edge] = {}
+    duplicated = {node.name for node in graph.duplicates}
     for edge in graph.edges:
         for end, name in (("from", edge.src), ("to", edge.dst)):
             if name not in graph.g:
@@ -58,7 +59,7 @@ def _structure(graph: ArchGraph) -> list[_Problem]:
             problems.append(_Problem(f"edge {edge.label} feeds the network's input", _at(edge, graph, "to"),
                                      fatal=True))
         first = seen.setdefault((edge.src, edge.dst), edge)
-        if first is not edge:
+        if first is not edge and edge.dst not in duplicated:  # a repeated node repeats its from: edges
             problems.append(_Problem(f"duplicate edge {edge.src} -> {edge.dst}", _at(edge, graph),
                                      f"first declared at line {_at(first, graph).line}; a node sums each "
                                      "source once", fatal=True))
@@ -68,6 +69,8 @@ def _structure(graph: ArchGraph) -> list[_Problem]:
             path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
             last = graph.g.edges[cycle[-1]]["edge"]
             problems.append(_Problem(f"cycle: {path}", _at(last, graph), "a network must be acyclic", fatal=True))
+    if problems:
+        return problems  # reachability is noise until names and cycles are right
     if not graph.outputs:
         problems.append(_Problem("no node is an output", graph.input_origin.loc() if graph.input_origin else Loc(),
                                  "mark the final node(s) with 'output: true'", fatal=True))

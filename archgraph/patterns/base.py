@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, ClassVar, Optional
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 from archgraph.lang.values import Bool
 from archgraph.ops.base import Strict
+from archgraph.spec import model
 from archgraph.spec.model import Name
 
 
 Sources = Annotated[
-    list[Name],
-    BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+    model.Sources,
     Field(alias="from", description="input nodes, finest first, or an earlier pattern's name (its outputs)"),
 ]
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Discriminator,
     Field,
     StringConstraints,
@@ -44,6 +45,8 @@ Name = Annotated[
     Field(description="an identifier: letters, digits and '_', not starting with a digit"),
 ]
 Scalar = Union[bool, int, float, str]
+# one node name or a list of them; in `from:` a pattern's name stands for its outputs
+Sources = Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
 
 
 class ParamDecl(Strict):
@@ -75,21 +78,14 @@ class NodeBase(Strict):
     name: Name
     stride: PosInt = Field(description="the output's stride relative to the input (4 for 1/4 resolution)")
     channels: PosInt = Field(description="the output's width")
-    src: Union[Name, list[Name], None] = Field(
-        None, alias="from", description="node(s) feeding this one through identity edges"
+    src: Sources = Field(
+        default_factory=list, alias="from", description="node(s) feeding this one through identity edges"
     )
     merge: Literal["sum", "concat"] = Field("sum", description="how incoming edges combine")
     act: Act = Field("none", description="activation after the merge")
     output: Bool = Field(False, description="this node is an output of the network")
     when: Optional[Bool] = Field(None, description="keep this node only if the expression is true")
     doc: str = ""
-
-    @field_validator("src")
-    @classmethod
-    def _as_list(cls, value: Any) -> list[str]:
-        if value is None:
-            return []
-        return [value] if isinstance(value, str) else value
 
 
 class SpecBase(Strict):
