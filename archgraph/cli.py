@@ -22,6 +22,9 @@ from archgraph.errors import Loc, SpecError
 app = typer.Typer(
     name="archgraph",
     help="Multi-resolution vision networks as validated graphs: validate, expand and compile specs.",
+    epilog="Examples: archgraph validate specs/hrnet.yaml --set width=48 · archgraph expand specs/hrnet.yaml"
+    " · archgraph compile specs/hrnet.yaml --set head=pose. Spec problems exit with 2, one"
+    " 'file:line:col: error: ...' line each on stderr.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,7 +33,7 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True)
 _debug = False
 
-SpecArg = typer.Argument(..., help="the spec file (.yaml, .yml or .json)", show_default=False)
+SpecArg = typer.Argument(..., metavar="SPEC", help="the spec file (.yaml, .yml or .json)", show_default=False)
 SetOpt = typer.Option([], "--set", "-s", metavar="NAME=VALUE", help="override a spec parameter (repeatable)")
 InputOpt = typer.Option(None, "--input", "-i", metavar="[Cx]HxW", help="input size (default: the spec's)")
 

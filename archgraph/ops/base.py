@@ -50,12 +50,10 @@ class Strict(BaseModel):
         return data
 
 
-class Op(Strict):
-    """Common to blocks and edges: a one-line doc and the op's own parameters."""
+class Documented(Strict):
+    """A spec object with a one-line summary and a listing of its own parameters."""
 
-    kind: ClassVar[str]
-    tag: ClassVar[str]  # the name written in specs: ``op: upsample`` or ``block: basic``
-    base_fields: ClassVar[frozenset[str]] = frozenset()
+    base_fields: ClassVar[frozenset[str]] = frozenset()  # structural fields, not parameters
 
     @classmethod
     def summary(cls) -> str:
@@ -63,12 +61,19 @@ class Op(Strict):
 
     @classmethod
     def parameters(cls) -> dict[str, Any]:
-        """The op's own parameters (without the structural fields) and their defaults."""
+        """The object's own parameters and their defaults ("required" when there is none)."""
         return {
             (f.alias or name): ("required" if f.is_required() else f.default)
             for name, f in cls.model_fields.items()
             if name not in cls.base_fields
         }
+
+
+class Op(Documented):
+    """Common to blocks and edges: the tag a spec names it by, and its parameter values."""
+
+    kind: ClassVar[str]
+    tag: ClassVar[str]  # the name written in specs: ``op: upsample`` or ``block: basic``
 
     def params(self) -> dict[str, Any]:
         """This instance's parameter values that differ from the defaults, as written in specs."""

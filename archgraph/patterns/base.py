@@ -15,7 +15,7 @@ from typing import Annotated, Any, Callable, ClassVar, Optional
 from pydantic import Field
 
 from archgraph.lang.values import Bool
-from archgraph.ops.base import Strict
+from archgraph.ops.base import Documented
 from archgraph.spec import model
 from archgraph.spec.model import Name
 
@@ -76,27 +76,16 @@ class Scope:
         return found
 
 
-class Pattern(Strict):
+class Pattern(Documented):
     """Base of all patterns: a name (the prefix of what it writes) and an optional condition."""
 
     kind: ClassVar[str] = "pattern"
     tag: ClassVar[str]
+    base_fields: ClassVar[frozenset[str]] = frozenset({"use", "when"})
 
     use: str
     name: Name = Field(description="prefix of the nodes it writes; later nodes may say from: <name>")
     when: Optional[Bool] = Field(None, description="expand only if the expression is true")
-
-    @classmethod
-    def summary(cls) -> str:
-        return (cls.__doc__ or "").strip().splitlines()[0]
-
-    @classmethod
-    def parameters(cls) -> dict[str, Any]:
-        return {
-            (f.alias or n): ("required" if f.is_required() else f.default)
-            for n, f in cls.model_fields.items()
-            if n not in {"use", "when"}
-        }
 
     def expand(self, scope: Scope) -> Fragment:
         raise NotImplementedError
