@@ -30,7 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(highlight=False, soft_wrap=True)
+# a pipe or a file gets wide tables rather than rich's 80-column default
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 _debug = False
 
 SpecArg = typer.Argument(..., metavar="SPEC", help="the spec file (.yaml, .yml or .json)", show_default=False)
@@ -172,18 +173,19 @@ def compile(
 
 def _summary(graph, shapes, module) -> None:
     table = Table(title=f"{graph.name} — nodes", title_justify="left", show_edge=False)
-    for column in ("node", "stride", "shape", "in", "merge", "body", "params"):
+    for column in ("node", "stride", "shape", "inputs", "act", "body", "params"):
         table.add_column(column, justify="right" if column in ("stride", "params") else "left")
     for name in graph.order:
         node = graph.nodes[name]
         params = sum(p.numel() for p in module.nodes[name].parameters()) if name in module.nodes else 0
         if name in module.edges:
             params += sum(p.numel() for p in module.edges[name].parameters())
-        inputs = ", ".join(f"{e.src}" + ("" if e.op.tag == "identity" else f" ({e.op.tag})")
-                           for e in graph.in_edges(name))
+        joint = " | " if node.merge == "concat" else " + "
+        inputs = joint.join(e.src if e.op.tag == "identity" else f"{e.op.tag}({e.src})"
+                            for e in graph.in_edges(name))
         body = ", ".join(b.tag for b in node.body)
-        merge = node.merge + ("+relu" if node.act == "relu" else "") if len(graph.in_edges(name)) > 1 else ""
-        table.add_row(name, str(node.stride), str(shapes[name]), inputs, merge, _squash(body), f"{params:,}")
+        act = "relu" if node.act == "relu" else ""
+        table.add_row(name, str(node.stride), str(shapes[name]), inputs, act, _squash(body), f"{params:,}")
     out.print(table)
 
 
