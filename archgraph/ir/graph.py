@@ -117,9 +117,7 @@ def lower(plain: PlainSpec) -> ArchGraph:
     nodes: dict[str, Node] = {}
     duplicates = []
     for spec, origin in plain.nodes:
-        body = tuple(
-            block.model_copy(update={"repeat": 1}) for block in spec.body for _ in range(block.repeat)  # type: ignore[attr-defined]
-        )
+        body = tuple(_unroll(spec.body))  # type: ignore[attr-defined]
         node = Node(spec.name, spec.stride, spec.channels, body, spec.merge, spec.act, bool(spec.output), origin)
         if spec.name in nodes or spec.name == plain.input.name:
             duplicates.append(node)
@@ -127,3 +125,13 @@ def lower(plain: PlainSpec) -> ArchGraph:
             nodes[spec.name] = node
     edges = [Edge(op, origin) for op, origin in plain.edges]
     return ArchGraph(plain.name, plain.input, nodes, edges, plain.params, plain.doc, plain.input_origin, duplicates)
+
+
+def _unroll(body) -> list[BlockOp]:
+    """Blocks with ``repeat: n`` as n copies; as in a ResNet layer, only the first copy strides."""
+    blocks = []
+    for block in body:
+        for k in range(block.repeat):
+            later = {"stride": 1} if k and "stride" in type(block).model_fields else {}
+            blocks.append(block.model_copy(update={"repeat": 1, **later}))
+    return blocks

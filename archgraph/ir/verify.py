@@ -72,7 +72,8 @@ def _structure(graph: ArchGraph) -> list[_Problem]:
     if problems:
         return problems  # reachability is noise until names and cycles are right
     if not graph.outputs:
-        problems.append(_Problem("no node is an output", graph.input_origin.loc() if graph.input_origin else Loc(),
+        at = graph.input_origin.source.key_loc(("nodes",)) if graph.input_origin else Loc()
+        problems.append(_Problem("no node is an output", at,
                                  "mark the final node(s) with 'output: true'", fatal=True))
         return problems
     reachable = nx.descendants(graph.g, graph.input.name)

@@ -11,9 +11,10 @@ Plain string fields (names, modes) are never evaluated.
 
 from __future__ import annotations
 
+import keyword
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from archgraph.errors import SpecError
@@ -71,3 +72,20 @@ def Choice(*options: str) -> Any:
         BeforeValidator(evaluate_unless_option),
         WithJsonSchema({"anyOf": [{"enum": list(options)}, _EXPRESSION]}),
     ]
+
+
+def _not_keyword(name: str) -> str:
+    if keyword.iskeyword(name):
+        raise ValueError(f"'{name}' is a Python keyword and cannot be a name")
+    return name
+
+
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64),
+    AfterValidator(_not_keyword),
+    Field(description="an identifier: letters, digits and '_', not starting with a digit"),
+]
+
+# one node name or a list of them; in `from:` a pattern's name stands for its outputs
+Sources = Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]

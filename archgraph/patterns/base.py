@@ -16,12 +16,12 @@ from pydantic import Field
 
 from archgraph.lang.values import Bool
 from archgraph.ops.base import Documented
-from archgraph.spec import model
-from archgraph.spec.model import Name
+from archgraph.lang import values
+from archgraph.lang.values import Name
 
 
 Sources = Annotated[
-    model.Sources,
+    values.Sources,
     Field(alias="from", description="input nodes, finest first, or an earlier pattern's name (its outputs)"),
 ]
 

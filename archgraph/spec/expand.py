@@ -124,6 +124,8 @@ class _Expander:
         def fail(message: str, field: str | None = None, hint: str | None = None):
             raise SpecError(message, origin.loc(*([field] if field else [])), hint)
 
+        if pattern.name in self.known or pattern.name in self.groups:
+            fail(f"'{pattern.name}' is already the name of a node or pattern", "name")
         fragment = pattern.expand(Scope(self.known, self.groups, fail))
         for data in fragment.nodes:
             self._add_node(self._validate(self.M.Node.model_validate, data, origin), origin)
@@ -132,6 +134,9 @@ class _Expander:
         self.groups[pattern.name] = fragment.outputs
 
     def _add_node(self, node: NodeBase, origin: Origin) -> None:
+        if node.name in self.groups:
+            raise SpecError(f"'{node.name}' is already the name of a pattern", origin.loc("name"),
+                            "in from: a pattern's name means its outputs, so nodes cannot share it")
         self.plain.nodes.append((node, origin))
         self.known.setdefault(node.name, NodeInfo(node.name, node.stride, node.channels))
 

@@ -10,43 +10,26 @@ plugin) is part of the language without touching this file.
 from __future__ import annotations
 
 import functools
-import keyword
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
 from pydantic import (
-    AfterValidator,
-    BeforeValidator,
     Discriminator,
     Field,
-    StringConstraints,
     Tag,
     TypeAdapter,
     create_model,
     field_validator,
 )
 
-from archgraph.lang.values import Bool, Evaluated, PosInt
+from archgraph.lang.values import Bool, Choice, Evaluated, Name, PosInt, Sources
 from archgraph.ops import blocks, edge_ops
 from archgraph.ops.base import Act, Strict
+from archgraph.patterns import patterns
 
 FORMAT_VERSION = 1
 
 
-def _not_keyword(name: str) -> str:
-    if keyword.iskeyword(name):
-        raise ValueError(f"'{name}' is a Python keyword and cannot be a name")
-    return name
-
-
-Name = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64),
-    AfterValidator(_not_keyword),
-    Field(description="an identifier: letters, digits and '_', not starting with a digit"),
-]
 Scalar = Union[bool, int, float, str]
-# one node name or a list of them; in `from:` a pattern's name stands for its outputs
-Sources = Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
 
 
 class ParamDecl(Strict):
@@ -81,7 +64,7 @@ class NodeBase(Strict):
     src: Sources = Field(
         default_factory=list, alias="from", description="node(s) feeding this one through identity edges"
     )
-    merge: Literal["sum", "concat"] = Field("sum", description="how incoming edges combine")
+    merge: Choice("sum", "concat") = Field("sum", description="how incoming edges combine")  # type: ignore[valid-type]
     act: Act = Field("none", description="activation after the merge")
     output: Bool = Field(False, description="this node is an output of the network")
     when: Optional[Bool] = Field(None, description="keep this node only if the expression is true")
@@ -121,8 +104,6 @@ def _tagged(table: dict[str, type], key: str, default: str | None = None):
 @functools.cache
 def models() -> Any:
     """The document models for the ops and patterns registered now (built once)."""
-    from archgraph.patterns import patterns
-
     Block = _tagged(blocks(), "block")
     Edge = _tagged(edge_ops(), "op", default="identity")
     Node = create_model("Node", __base__=NodeBase, body=(list[Block], Field(default_factory=list)))

@@ -10,7 +10,8 @@ from pydantic import TypeAdapter, ValidationError
 from archgraph.errors import Loc, SpecError, did_you_mean, raise_all
 from archgraph.lang.source import Source
 from archgraph.spec.errors import spec_errors
-from archgraph.spec.model import Name, ParamDecl, Scalar
+from archgraph.lang.values import Name
+from archgraph.spec.model import ParamDecl, Scalar
 
 _DECLS = TypeAdapter(dict[Name, ParamDecl | Scalar])  # type: ignore[operator]
 
@@ -29,7 +30,7 @@ def parse_override(text: str, where: Loc = Loc("<command line>")) -> tuple[str, 
     return name.strip(), parsed
 
 
-def resolve(source: Source, overrides: Mapping[str, Any], where: Loc = Loc("<command line>")) -> dict[str, Any]:
+def resolve(source: Source, overrides: Mapping[str, Any], where: Loc = Loc("<parameters>")) -> dict[str, Any]:
     """The parameter values: each declared default, replaced by its override if given."""
     raw = source.data.get("params", {}) if isinstance(source.data, dict) else {}
     try:
@@ -55,7 +56,8 @@ def resolve(source: Source, overrides: Mapping[str, Any], where: Loc = Loc("<com
         if isinstance(default, bool) != isinstance(value, bool) or (
             not isinstance(value, type(default)) and not (isinstance(default, float) and isinstance(value, int))
         ):
-            errors.append(SpecError(f"parameter '{name}' takes a {type(default).__name__}, got {value!r}", where))
+            kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}[type(default)]
+            errors.append(SpecError(f"parameter '{name}' takes {kind}, got {value!r}", where))
             continue
         allowed = choices[name]
         if allowed is not None and value not in allowed:
