@@ -34,6 +34,7 @@ class Node:
     act: str = "none"
     output: bool = False
     origin: Origin | None = None
+    body_at: tuple[int, ...] = ()  # for each block of body, its index in the spec's body list
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,9 @@ def lower(plain: PlainSpec) -> ArchGraph:
     nodes: dict[str, Node] = {}
     duplicates = []
     for spec, origin in plain.nodes:
-        body = tuple(_unroll(spec.body))  # type: ignore[attr-defined]
-        node = Node(spec.name, spec.stride, spec.channels, body, spec.merge, spec.act, bool(spec.output), origin)
+        body, body_at = _unroll(spec.body)  # type: ignore[attr-defined]
+        node = Node(spec.name, spec.stride, spec.channels, body, spec.merge, spec.act, bool(spec.output), origin,
+                    body_at)
         if spec.name in nodes or spec.name == plain.input.name:
             duplicates.append(node)
         else:
@@ -127,11 +129,13 @@ def lower(plain: PlainSpec) -> ArchGraph:
     return ArchGraph(plain.name, plain.input, nodes, edges, plain.params, plain.doc, plain.input_origin, duplicates)
 
 
-def _unroll(body) -> list[BlockOp]:
-    """Blocks with ``repeat: n`` as n copies; as in a ResNet layer, only the first copy strides."""
-    blocks = []
-    for block in body:
+def _unroll(body) -> tuple[tuple[BlockOp, ...], tuple[int, ...]]:
+    """Blocks with ``repeat: n`` as n copies (only the first strides, as in a ResNet layer),
+    and for each copy the index of the block it came from."""
+    blocks, at = [], []
+    for i, block in enumerate(body):
         for k in range(block.repeat):
             later = {"stride": 1} if k and "stride" in type(block).model_fields else {}
             blocks.append(block.model_copy(update={"repeat": 1, **later}))
-    return blocks
+            at.append(i)
+    return tuple(blocks), tuple(at)

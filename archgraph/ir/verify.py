@@ -96,12 +96,12 @@ def _types(graph: ArchGraph) -> list[_Problem]:
                    if n != graph.input.name]
     graph.types[graph.input.name] = NodeType(1, graph.input.channels)
     for name in graph.order:
-        node = graph.nodes[name]
-        node_type, found = _type_node(graph, node)
+        if any(edge.src not in graph.types for edge in graph.in_edges(name)):
+            continue  # an input could not be typed: its error is reported already
+        node_type, found = _type_node(graph, graph.nodes[name])
         problems += found
-        if node_type is None:
-            return problems  # later nodes depend on this one
-        graph.types[name] = node_type
+        if node_type is not None:
+            graph.types[name] = node_type
     return problems
 
 
@@ -137,7 +137,7 @@ def _type_node(graph: ArchGraph, node: Node) -> tuple[NodeType | None, list[_Pro
         if block.takes_vector != vector:
             need = "a pooled vector" if block.takes_vector else "a feature map"
             problems.append(_Problem(f"node '{node.name}': block '{block.tag}' needs {need}",
-                                     _at(node, graph, "body")))
+                                     _at(node, graph, "body", node.body_at[k])))
             return None, problems
         c, vector = block.out_channels(c), block.gives_vector
     if c != node.channels:

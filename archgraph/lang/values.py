@@ -65,7 +65,12 @@ def Choice(*options: str) -> Any:
     """
 
     def evaluate_unless_option(value: Any, info: ValidationInfo) -> Any:
-        return value if value in options else _evaluate(value, info)
+        if value in options:
+            return value
+        if isinstance(value, str) and value.isidentifier() and value not in (info.context or {}).get("params", {}):
+            # a misspelt option, not an expression
+            raise PydanticCustomError("choice", "not one of the options", {"options": list(options)})
+        return _evaluate(value, info)
 
     return Annotated[
         Literal[options],  # type: ignore[valid-type]
@@ -87,5 +92,29 @@ Name = Annotated[
     Field(description="an identifier: letters, digits and '_', not starting with a digit"),
 ]
 
+_NAME_SCHEMA = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}
+
 # one node name or a list of them; in `from:` a pattern's name stands for its outputs
-Sources = Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
+Sources = Annotated[
+    list[Name],
+    BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+    WithJsonSchema({"anyOf": [_NAME_SCHEMA, {"type": "array", "items": _NAME_SCHEMA}]}),
+]
+Size = Annotated[
+    tuple[PosInt, PosInt],
+    Evaluated,
+    WithJsonSchema({"anyOf": [{"type": "array", "minItems": 2, "maxItems": 2,
+                               "items": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPRESSION]}},
+                              _EXPRESSION]}),
+]
+
+
+def require_tag(field: str):
+    """A ``json_schema_extra`` hook: the tag field is required in the schema unless it has a
+    default that dispatch relies on (``op: identity``), so that editors can tell the union apart."""
+
+    def hook(schema: dict, cls: type) -> None:
+        if cls.model_fields[field].default != getattr(cls, "untagged_default", None):
+            schema.setdefault("required", []).append(field)
+
+    return hook

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, ClassVar, Optional
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from archgraph.lang.values import Bool
 from archgraph.ops.base import Documented
 from archgraph.lang import values
-from archgraph.lang.values import Name
+from archgraph.lang.values import Name, require_tag
 
 
 Sources = Annotated[
@@ -80,6 +80,7 @@ class Pattern(Documented):
     """Base of all patterns: a name (the prefix of what it writes) and an optional condition."""
 
     kind: ClassVar[str] = "pattern"
+    model_config = ConfigDict(json_schema_extra=require_tag("use"))
     tag: ClassVar[str]
     base_fields: ClassVar[frozenset[str]] = frozenset({"use", "when"})
 

@@ -12,35 +12,22 @@ from archgraph.lang.source import Source
 _TAGS = {"unknown_op": ("op", "edge_ops"), "unknown_block": ("block", "blocks"), "unknown_use": ("use", "patterns")}
 
 
-def data_path(data: Any, loc: tuple) -> tuple:
+def data_path(data: Any, loc: tuple, missing: bool = False) -> tuple:
     """The part of pydantic's ``loc`` that names real keys/indices in ``data``.
 
     Pydantic puts union tags and validator names into ``loc``; they are skipped.
     """
     path: list = []
-    for part in loc:
+    for k, part in enumerate(loc):
         if isinstance(data, dict) and part in data:
             data = data[part]
             path.append(part)
         elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
             data = data[part]
             path.append(part)
-        elif isinstance(data, dict) and isinstance(part, str) and not _is_tag(part):
-            # a missing key: keep it so the message can name it
-            path.append(part)
-            break
+        elif missing and k == len(loc) - 1 and isinstance(data, dict):
+            path.append(part)  # a missing key: kept so that the message can name it
     return tuple(path)
-
-
-def _is_tag(part: str) -> bool:
-    return "[" in part or part in _known_tags()
-
-
-def _known_tags() -> set[str]:
-    from archgraph.ops import blocks, edge_ops
-    from archgraph.patterns import patterns
-
-    return {"node", *edge_ops(), *blocks(), *patterns()}
 
 
 def spec_errors(error: ValidationError, source: Source, prefix: tuple = (), data: Any = None) -> list[SpecError]:
@@ -52,22 +39,23 @@ def spec_errors(error: ValidationError, source: Source, prefix: tuple = (), data
         data = source.data
     errors = []
     for item in error.errors():
-        path = prefix + data_path(data, item["loc"])
-        errors.extend(_convert(item, path, source))
+        path = prefix + data_path(data, item["loc"], missing=item["type"] == "missing")
+        if "[key]" in item["loc"]:  # the key itself is wrong: point at the key, not its value
+            item = {**item, "input": path[-1] if path else item["input"]}
+            errors.extend(_convert(item, path, source, key=True))
+        else:
+            errors.extend(_convert(item, path, source))
     return errors
 
 
-def _convert(item: dict, path: tuple, source: Source) -> list[SpecError]:
-    kind, ctx, value = item["type"], item.get("ctx", {}), item.get("input")
+def _convert(item: dict, path: tuple, source: Source, key: bool = False) -> list[SpecError]:
+    kind, ctx, value = item["type"], item.get("ctx") or {}, item.get("input")
     field = next((p for p in reversed(path) if isinstance(p, str)), "value")
-    at = source.loc(path)
+    at = source.key_loc(path) if key else source.loc(path)
     if kind == "unknown_keys":
-        hints = {key: did_you_mean(key, ctx["allowed"]) for key in ctx["keys"]}
-        return [
-            SpecError(f"unknown key '{key}'", source.key_loc(path + (key,)),
-                      hint or f"allowed keys: {', '.join(ctx['allowed'])}")
-            for key, hint in hints.items()
-        ]
+        key, allowed = ctx["key"], ctx["allowed"]
+        hint = did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+        return [SpecError(f"unknown key '{key}'", source.key_loc(path), hint)]
     if kind in _TAGS:
         key, table = _TAGS[kind]
         choices = _registry(table)
@@ -82,6 +70,9 @@ def _convert(item: dict, path: tuple, source: Source) -> list[SpecError]:
         return [SpecError(f"missing required key '{field}'", source.loc(parent))]
     if kind == "expression":
         return [SpecError(ctx["message"], at, ctx.get("hint"))]
+    if kind == "choice":
+        options = " or ".join(repr(o) for o in ctx["options"])
+        return [SpecError(f"'{field}' must be {options}, got {value!r}", at, did_you_mean(value, ctx["options"]))]
     if kind == "literal_error":
         expected = ctx.get("expected", "")
         hint = did_you_mean(value, [e.strip(" '") for e in expected.replace(" or ", ",").split(",")])

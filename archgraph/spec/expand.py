@@ -74,9 +74,12 @@ def edge_data(edge: EdgeOp) -> dict[str, Any]:
     return {"from": edge.src, "to": edge.dst, "op": edge.tag, **edge.params()}
 
 
-def expand(source: Source, overrides: Mapping[str, Any] | None = None) -> PlainSpec:
-    """Validate ``source`` with the given parameter overrides and unroll it into a plain spec."""
-    values = param_values.resolve(source, overrides or {})
+def expand(source: Source, overrides: Mapping[str, Any] | None = None, where: Loc = Loc("<parameters>")) -> PlainSpec:
+    """Validate ``source`` with the given parameter overrides and unroll it into a plain spec.
+
+    ``where`` names the overrides' origin in messages (the API's keyword arguments, or the command line).
+    """
+    values = param_values.resolve(source, overrides or {}, where)
     M = models()
     try:
         spec = M.Spec.model_validate(source.data, context={"params": values})

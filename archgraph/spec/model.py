@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from archgraph.lang.values import Bool, Choice, Evaluated, Name, PosInt, Sources
+from archgraph.lang.values import Bool, Choice, Name, PosInt, Size, Sources
 from archgraph.ops import blocks, edge_ops
 from archgraph.ops.base import Act, Strict
 from archgraph.patterns import patterns
@@ -40,12 +40,19 @@ class ParamDecl(Strict):
     doc: str = ""
 
 
+# a parameter is declared by its default alone, or by a mapping with default/choices/doc
+ParamValue = Annotated[
+    Union[Annotated[ParamDecl, Tag("declaration")], Annotated[Scalar, Tag("default")]],
+    Discriminator(lambda v: "declaration" if isinstance(v, (dict, ParamDecl)) else "default"),
+]
+
+
 class InputSpec(Strict):
     """The network's input: an image tensor (N, channels, H, W)."""
 
     name: Name = "image"
     channels: PosInt = 3
-    size: Annotated[tuple[PosInt, PosInt], Evaluated] = Field(
+    size: Size = Field(
         (224, 224), description="default H, W for compile and profile"
     )
 
@@ -77,7 +84,7 @@ class SpecBase(Strict):
     archgraph: int = Field(description=f"format version (this archgraph reads {FORMAT_VERSION})")
     name: Name = Field(description="the network's name")
     doc: str = ""
-    params: dict[Name, Union[ParamDecl, Scalar]] = Field(default_factory=dict)
+    params: dict[Name, ParamValue] = Field(default_factory=dict)
     input: InputSpec = Field(default_factory=InputSpec)
 
     @field_validator("archgraph")

@@ -11,12 +11,12 @@ from archgraph.errors import Loc, SpecError, did_you_mean, raise_all
 from archgraph.lang.source import Source
 from archgraph.spec.errors import spec_errors
 from archgraph.lang.values import Name
-from archgraph.spec.model import ParamDecl, Scalar
+from archgraph.spec.model import ParamDecl, ParamValue
 
-_DECLS = TypeAdapter(dict[Name, ParamDecl | Scalar])  # type: ignore[operator]
+_DECLS = TypeAdapter(dict[Name, ParamValue])
 
 
-def parse_override(text: str, where: Loc = Loc("<command line>")) -> tuple[str, Any]:
+def parse_override(text: str, where: Loc = Loc("<command line>")) -> tuple[str, Any]:  # noqa: B008
     """``'width=48'`` -> ``('width', 48)``; the value is read as a YAML scalar."""
     name, sep, value = text.partition("=")
     if not sep or not name.strip():

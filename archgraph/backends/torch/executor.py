@@ -20,6 +20,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from archgraph.errors import Loc, SpecError
+from archgraph.ir import infer
 from archgraph.ir.graph import ArchGraph
 
 
@@ -63,6 +65,8 @@ class GraphModule(nn.Module):
         self.input_name = graph.input.name
         self.output_names = graph.outputs
         self._schedule = self._plan()
+        self._accepted: set[tuple[int, ...]] = set()  # input shapes (C, H, W) known to be fine
+        self.check_input = True  # False: let torch meet a bad input size (for testing the checks themselves)
 
     def _plan(self) -> list[_Step]:
         graph = self.graph
@@ -95,7 +99,24 @@ class GraphModule(nn.Module):
         """Every node's tensor, the input's included (keeps them all alive: for inspection)."""
         return self._run(x, release=False)
 
+    def _check_input(self, x: torch.Tensor) -> None:
+        """Reject, before any compute, an input the network cannot take (naming the node where it fails).
+
+        Without this, a 1x1 map would silently broadcast into a sum with a larger one.
+        """
+        shape = tuple(int(d) for d in x.shape)
+        if shape[1:] in self._accepted:
+            return
+        if len(shape) != 4 or shape[1] != self.graph.input.channels:
+            expected = f"(N, {self.graph.input.channels}, H, W)"
+            raise SpecError(f"{self.graph.name} takes an input of shape {expected}, got {shape}",
+                            Loc("<input>"))
+        infer(self.graph, shape[2:])
+        self._accepted.add(shape[1:])
+
     def _run(self, x: torch.Tensor, release: bool) -> dict[str, torch.Tensor]:
+        if self.check_input:
+            self._check_input(x)
         env = {self.input_name: x}
         for step in self._schedule:
             y = _merge(step, env)
