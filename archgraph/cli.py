@@ -33,6 +33,7 @@ app = typer.Typer(
 # a pipe or a file gets wide tables rather than rich's 80-column default
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 _debug = False
+COMMAND_LINE = Loc("<command line>")
 
 SpecArg = typer.Argument(..., metavar="SPEC", help="the spec file (.yaml, .yml or .json)", show_default=False)
 SetOpt = typer.Option([], "--set", "-s", metavar="NAME=VALUE", help="override a spec parameter (repeatable)")
@@ -52,6 +53,9 @@ def _reporting() -> Iterator[None]:
         yield
     except SpecError as error:
         sys.stderr.write(f"{error}\n")
+        raise typer.Exit(2) from None
+    except OSError as error:  # a file we were asked to read or write
+        sys.stderr.write(f"{error.filename or '<file>'}: error: {error.strerror or error}\n")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
@@ -76,7 +80,7 @@ def _input_size(text: Optional[str], channels: int) -> Optional[tuple[int, int]]
     if text is None:
         return None
     parts = text.lower().split("x")
-    where = Loc("<command line>")
+    where = COMMAND_LINE
     if len(parts) not in (2, 3) or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise SpecError(f"--input expects HxW or CxHxW with positive integers, got {text!r}", where,
                         "for example --input 3x224x224")
@@ -86,10 +90,26 @@ def _input_size(text: Optional[str], channels: int) -> Optional[tuple[int, int]]
     return dims[-2], dims[-1]
 
 
-def _load(spec: Path, pairs: list[str]):
-    from archgraph.api import load
+def _plain(spec: Path, pairs: list[str]):
+    from archgraph.api import source_of
+    from archgraph.spec.expand import expand
 
-    return load(spec, **_overrides(pairs))
+    return expand(source_of(spec), _overrides(pairs), COMMAND_LINE)
+
+
+def _torch_device(name: str):
+    import torch
+
+    try:
+        return torch.device(name)
+    except (RuntimeError, ValueError):
+        raise SpecError(f"unknown torch device {name!r}", COMMAND_LINE, "for example cpu, cuda or meta") from None
+
+
+def _load(spec: Path, pairs: list[str]):
+    from archgraph.ir import lower, verify
+
+    return verify(lower(_plain(spec, pairs)))
 
 
 @app.command()
@@ -116,12 +136,11 @@ def expand(
     with _reporting():
         import yaml
 
-        from archgraph.api import plain
         from archgraph.io import write_atomic
 
         if format not in ("yaml", "json"):
-            raise SpecError(f"--format must be yaml or json, got {format!r}", Loc("<command line>"))
-        expanded = plain(spec, **_overrides(set_))
+            raise SpecError(f"--format must be yaml or json, got {format!r}", COMMAND_LINE)
+        expanded = _plain(spec, set_)
         data = expanded.to_data()
         if format == "json":
             text = json.dumps(data, indent=2) + "\n"
@@ -141,19 +160,33 @@ def compile(
     input: Optional[str] = InputOpt,
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="batch size for the shape check"),
     device: str = typer.Option("meta", "--device", help="build on this torch device (meta: no weights)"),
+    target: Optional[str] = typer.Option(None, "--target", "-t", metavar="source|torchscript|onnx",
+                                         help="write the network as a standalone Python file, TorchScript "
+                                              "or ONNX (instead of the summary)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="the file to write with --target "
+                                          "(source: default stdout)"),
+    check: bool = typer.Option(False, "--check", help="with --target: build both backends (and the export) "
+                                                      "and compare their outputs before writing anything"),
 ) -> None:
-    """Build the PyTorch module and print its nodes, edges, parameters and output shapes."""
+    """Build the PyTorch module and print its nodes, edges, parameters and output shapes.
+
+    With --target, compile it instead: 'source' is one readable Python file with the same
+    state_dict as the built module; 'torchscript' and 'onnx' export that file's module.
+    """
     with _reporting():
         from archgraph.ir import infer
 
         graph = _load(spec, set_)
         size = _input_size(input, graph.input.channels)
         shapes = infer(graph, size)
+        if target is not None or output is not None or check:
+            _compile_target(graph, size, batch, target, output, check)
+            return
         import torch
 
         from archgraph.backends.torch import GraphModule
 
-        with torch.device(device):
+        with _torch_device(device):
             module = GraphModule(graph).eval()
             x = torch.empty(batch, *shapes.input.dims)
             with torch.no_grad():
@@ -169,6 +202,35 @@ def compile(
             out.print(f"output {name}: {tuple(tensor.shape)}{status}")
         if any(tuple(t.shape) != (batch, *shapes[n].dims) for n, t in results.items()):
             raise RuntimeError("the built module's output shapes differ from shape inference")
+
+
+def _compile_target(graph, size, batch: int, target: Optional[str], output: Optional[Path], check: bool) -> None:
+    """``compile --target``: generate, optionally check, then write atomically (or print the source)."""
+    from archgraph.backends.source.export import TARGETS, CheckFailed, compile_graph
+    from archgraph.io import write_atomic
+
+    where = COMMAND_LINE
+    if target is None:
+        raise SpecError("--output and --check go with --target", where, "for example --target source -o net.py")
+    if target not in TARGETS:
+        raise SpecError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}", where)
+    if output is None and target != "source":
+        raise SpecError(f"--target {target} writes a binary file: give it with -o/--output", where)
+    try:
+        compiled = compile_graph(graph, target, size, batch, verify=check)
+    except CheckFailed as error:
+        sys.stderr.write(f"archgraph: check failed: {error}; nothing written\n")
+        raise typer.Exit(1) from None
+    report = sys.stderr if output is None else sys.stdout
+    for line in compiled.checks:
+        report.write(f"check: {line}\n")
+    if output is None:
+        sys.stdout.write(compiled.source)
+        return
+    write_atomic(output, compiled.data)
+    lines = compiled.source.count("\n")
+    detail = f"{lines} lines" if target == "source" else f"{len(compiled.data):,} bytes, from {lines} lines of source"
+    report.write(f"{graph.name}: wrote {output} ({target}, {detail})\n")
 
 
 def _summary(graph, shapes, module) -> None:
@@ -227,6 +289,213 @@ def ops() -> None:
                 view.add_row(name, params, cls.summary())
             out.print(view)
             out.print()
+
+
+@app.command()
+def profile(
+    spec: Path = SpecArg,
+    set_: list[str] = SetOpt,
+    input: Optional[str] = InputOpt,
+    batch: int = typer.Option(1, "--batch", "-b", min=1, help="batch size"),
+    convention: str = typer.Option("fvcore", "--convention", "-c",
+                                   help="how to count: fvcore, fvcore-timm, macs, flops or hrnet-readme"),
+    by: str = typer.Option("node", "--by", help="group rows by node (stride lanes), edge (kinds) or op"),
+    train: bool = typer.Option(False, "--train", help="count BatchNorm in training mode (fvcore conventions)"),
+    as_json: bool = typer.Option(False, "--json", help="print the machine-readable report (docs/profile.md)"),
+    as_csv: bool = typer.Option(False, "--csv", help="print the rows as CSV"),
+    verify: bool = typer.Option(False, "--verify",
+                                help="run fvcore and torch's FlopCounterMode beside the static figures (torch)"),
+    device: Optional[str] = typer.Option(None, "--device", help="measure latency on cpu or cuda (torch)"),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, float16, bfloat16 or float64"),
+    channels_last: bool = typer.Option(False, "--channels-last", help="latency: channels-last memory format"),
+    warmup: int = typer.Option(3, "--warmup", min=0, help="latency: runs discarded before timing"),
+    runs: int = typer.Option(10, "--runs", min=1, help="latency: timed runs"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="latency: torch CPU threads"),
+) -> None:
+    """Count work, parameters and activation memory per node, edge and op; optionally verify and time.
+
+    Static profiling reads the graph and the ops' cost rules only (no torch); --verify and
+    --device build the module. --set NAME=A,B,C profiles each value (several such --set: every
+    combination) in one comparison table. The conventions are described in docs/profile.md.
+    """
+    with _reporting():
+        import itertools
+
+        from archgraph.analysis import report
+        from archgraph.analysis.cost import DTYPE_BYTES
+        from archgraph.analysis.cost import convention as get_convention
+        from archgraph.analysis.cost import profile as static_profile
+
+        where = COMMAND_LINE
+        conv = get_convention(convention)
+        if by not in report.GROUPINGS:
+            raise SpecError(f"--by must be node, edge or op, got {by!r}", where)
+        if as_json and as_csv:
+            raise SpecError("--json and --csv exclude each other", where)
+        if dtype not in DTYPE_BYTES:
+            raise SpecError(f"--dtype must be one of {', '.join(DTYPE_BYTES)}, got {dtype!r}", where)
+        if device is not None and device.split(":")[0] not in ("cpu", "cuda"):
+            raise SpecError(f"--device must be cpu or cuda, got {device!r}", where)
+        axes = []
+        for pair in set_:
+            name, sep, value = pair.partition("=")
+            values = value.split(",") if sep and "," in value else [value]
+            axes.append([f"{name}={v.strip()}" for v in values] if sep else [pair])
+        variants = []
+        for combo in itertools.product(*axes):
+            overrides = _overrides(list(combo))
+            graph = _load(spec, list(combo))
+            size = _input_size(input, graph.input.channels)
+            prof = static_profile(graph, size, batch, dtype)
+            variant = {"set": overrides, "profile": prof, "graph": graph, "verify": None, "latency": None}
+            if verify:
+                from archgraph.analysis import measure
+
+                fv = measure.fvcore_counts(graph, size, batch, training=train)
+                fc = measure.flop_counter_counts(graph, size, batch)
+                import torch
+
+                from archgraph.backends.torch import GraphModule
+
+                measured_peak = measure.live_peak(GraphModule(graph).eval(), torch.randn(batch, *prof.input,
+                                                                                           dtype=getattr(torch, dtype)))
+                rows = measure.compare(prof.total, fv, fc, train)
+                variant["verify"] = {
+                    "fvcore": fv, "flop_counter": fc,
+                    "rows": [{"counter": r.counter, "op": r.op, "static": r.static, "measured": r.measured,
+                              "difference": r.difference, "note": r.note} for r in rows],
+                    "peak_bytes": {"static": prof.peak_bytes, "measured": measured_peak},
+                }
+            if device is not None:
+                from archgraph.analysis import measure
+
+                variant["latency"] = measure.latency(graph, size, batch, device, dtype, channels_last, warmup, runs,
+                                                     threads)
+            variants.append(variant)
+        if as_json:
+            sys.stdout.write(json.dumps(report.document(variants, conv, train), indent=2) + "\n")
+        elif as_csv:
+            sys.stdout.write(report.to_csv([(v["set"], v["profile"]) for v in variants], by, conv, train))
+        elif len(variants) == 1:
+            _profile_tables(variants[0], by, conv, train)
+        else:
+            _sweep_table(variants, conv, train)
+        if verify and any(r["note"].startswith("differs") for v in variants for r in v["verify"]["rows"]):
+            raise RuntimeError("the static cost model and a measured counter disagree (see the verify table)")
+
+
+def _profile_tables(variant: dict, by: str, conv, train: bool) -> None:
+    from archgraph.analysis import report
+
+    prof = variant["profile"]
+    total = prof.total
+    whole = conv.count(total, train)
+    label = report.variant_label(variant["set"])
+    out.print(f"{prof.name} ({label}): input {prof.batch}x{report.shape_text(prof.input)} {prof.dtype}, "
+              f"{len(prof.nodes)} nodes, {len(prof.edges)} edges")
+    unit = report.count_header(conv)
+    title = {"node": "per node, by stride lane", "edge": "per edge, by kind", "op": "per op kind"}[by]
+    table = Table(title=f"{prof.name} — {title} · convention {conv.name}", title_justify="left", show_edge=False)
+    columns = [("name", False), ("op / body", False), ("stride", True), ("shape", False)] if by != "op" else \
+        [("op kind", False)]
+    for column, right in (*columns, (unit, True), ("share", True), ("params", True), ("output", True)):
+        table.add_column(column, justify="right" if right else "left", no_wrap=column in ("name",))
+    group = None
+    for row in report.rows(prof, by):
+        if row.group != group and group is not None:
+            table.add_section()
+        group = row.group
+        c = row.cost
+        count = conv.count(c, train)
+        style = "bold" if row.kind in ("subtotal", "total") else None
+        if row.kind == "total":
+            table.add_section()
+        output = report.binary(c.act_bytes) if c.act_bytes else "-"
+        cells = [row.name, _squash(row.op), row.stride, row.shape] if by != "op" else [row.name]
+        table.add_row(*cells, report.count_text(count, conv), report.percent(count, whole), f"{c.params:,}", output,
+                      style=style)
+    out.print(table)
+    out.print(f"total: {report.count_text(whole, conv)} {conv.unit} ({whole:,}) · {total.params:,} parameters · "
+              f"outputs written {report.binary(total.act_bytes)} · peak live activations "
+              f"{report.binary(prof.peak_bytes)} (during '{prof.peak_at}', executor schedule, no_grad)")
+    out.print(f"counted as {report.describe(conv, train)}")
+    out.print(f"  ({conv.summary})")
+    if variant["verify"]:
+        _verify_table(variant["verify"])
+    if variant["latency"]:
+        _latency_line(variant["latency"])
+
+
+def _verify_table(data: dict) -> None:
+    table = Table(title="verify: static model beside the counters", title_justify="left", show_edge=False)
+    for column in ("counter", "operator", "static", "measured", "difference", "note"):
+        table.add_column(column, justify="right" if column in ("static", "measured", "difference") else "left")
+    counter = None
+    for r in data["rows"]:
+        if counter is not None and r["counter"] != counter:
+            table.add_section()
+        counter = r["counter"]
+        ignored = r["op"].startswith("(ignores)")
+        table.add_row(r["counter"], r["op"], "" if ignored else f"{r['static']:,}",
+                      "" if ignored else f"{r['measured']:,}", "" if ignored else f"{r['difference']:,}", r["note"])
+    out.print(table)
+    fv, fc = data["fvcore"], data["flop_counter"]
+    out.print(f"fvcore total {fv['total']:,} (unsupported ops skipped: "
+              f"{', '.join(f'{k} x{v}' for k, v in fv['unsupported'].items()) or 'none'}); "
+              f"FlopCounterMode total {fc['total']:,} (2 per multiply-add)")
+    peak = data["peak_bytes"]
+    out.print(f"peak live activations: static {peak['static']:,} B, measured {peak['measured']:,} B "
+              f"(tensor-by-tensor tracking of one CPU forward)")
+
+
+def _latency_line(lat: dict) -> None:
+    out.print(f"latency on {lat['device']} ({lat['device_name']}, {lat['threads']} threads, {lat['dtype']}, "
+              f"batch {lat['batch']}, input {'x'.join(map(str, lat['input']))}, "
+              f"{'channels_last' if lat['channels_last'] else 'contiguous'}, eval + inference_mode, "
+              f"{lat['warmup']} warm-up discarded, {lat['runs']} runs, torch {lat['torch']}): "
+              f"median {lat['median_ms']:.3f} ms · p90 {lat['p90_ms']:.3f} ms · min {lat['min_ms']:.3f} ms · "
+              f"IQR {lat['iqr_ms']:.3f} ms")
+
+
+def _sweep_table(variants: list[dict], conv, train: bool) -> None:
+    from archgraph.analysis import report
+
+    first = variants[0]["profile"]
+    unit = report.count_header(conv)
+    table = Table(title=f"{first.name} — {len(variants)} variants · convention {conv.name}", title_justify="left",
+                  show_edge=False)
+    columns = ["variant", "input", unit, "exact", "params", "outputs written", "peak live"]
+    timed = any(v["latency"] for v in variants)
+    if timed:
+        columns += ["median ms", "p90 ms", "min ms", "IQR ms"]
+    if any(v["verify"] for v in variants):
+        columns += ["fvcore (measured)", "verify"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("variant", "input", "verify") else "right")
+    for v in variants:
+        prof = v["profile"]
+        count = conv.count(prof.total, train)
+        cells = [report.variant_label(v["set"]), f"{prof.batch}x{report.shape_text(prof.input)}",
+                 report.count_text(count, conv), f"{count:,}", f"{prof.total.params:,}",
+                 report.binary(prof.total.act_bytes),
+                 report.binary(prof.peak_bytes)]
+        if timed:
+            lat = v["latency"] or {}
+            cells += [f"{lat[k]:.3f}" if lat else "-" for k in ("median_ms", "p90_ms", "min_ms", "iqr_ms")]
+        if v["verify"]:
+            bad = [r for r in v["verify"]["rows"] if r["note"].startswith("differs")]
+            cells += [f"{v['verify']['fvcore']['total']:,}", "ok" if not bad else f"{len(bad)} differ"]
+        elif "verify" in columns[-1:]:
+            cells += ["-", "-"]
+        table.add_row(*cells)
+    out.print(table)
+    out.print(f"counted as {report.describe(conv, train)}")
+    out.print(f"  ({conv.summary})")
+    if timed:
+        lat = next(v["latency"] for v in variants if v["latency"])
+        out.print(f"latency: {lat['device']} ({lat['device_name']}), {lat['threads']} threads, {lat['dtype']}, "
+                  f"{'channels_last' if lat['channels_last'] else 'contiguous'}, eval + inference_mode, "
+                  f"{lat['warmup']} warm-up discarded, {lat['runs']} runs")
 
 
 def main() -> None:

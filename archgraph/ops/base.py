@@ -6,7 +6,10 @@ and whose methods are its rules:
 * the shape rules (channels and stride in -> out, and the spatial arithmetic),
   used by verification and shape inference without torch;
 * ``build``, which makes the ``torch.nn.Module`` and imports torch only when
-  called, so that ``archgraph validate`` never pays for importing torch.
+  called, so that ``archgraph validate`` never pays for importing torch;
+* ``emit``, the same construction written as Python source (a constructor
+  expression, see :func:`call`) for the source backend, which checks that the
+  two agree (same state-dict keys, shapes and outputs).
 
 There are two kinds. A :class:`BlockOp` is a layer in a node's body (a conv, a
 residual block). An :class:`EdgeOp` is a fusion edge from one resolution node to
@@ -16,38 +19,21 @@ a validated edge is simply an instance of its op.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional
+import json
+import math
+from collections import Counter
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import ConfigDict, Field
 
-from archgraph.lang.values import Bool, PosInt
+from archgraph.lang.strict import Strict
+from archgraph.lang.values import Bool, Choice, PosInt, require_tag
 
 if TYPE_CHECKING:
     from torch import nn
 
 HW = tuple[int, int]
-Act = Literal["relu", "none"]
-
-
-class Strict(BaseModel):
-    """A spec object: unknown keys are errors (with a did-you-mean), values are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_unknown_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = {f.alias or name for name, f in cls.model_fields.items()} | set(cls.model_fields)
-            unknown = [k for k in data if k not in known]
-            if unknown:
-                raise PydanticCustomError(
-                    "unknown_keys",
-                    "unknown key {keys}",
-                    {"keys": unknown, "allowed": sorted(f.alias or n for n, f in cls.model_fields.items())},
-                )
-        return data
+Act = Choice("relu", "none")
 
 
 class Documented(Strict):
@@ -84,6 +70,7 @@ class BlockOp(Op):
     """A layer in a node's body: maps (channels, HxW) to (channels, HxW)."""
 
     kind: ClassVar[str] = "block"
+    model_config = ConfigDict(json_schema_extra=require_tag("block"))
     base_fields: ClassVar[frozenset[str]] = frozenset({"block", "repeat"})
     # True for blocks that consume a feature map and emit a vector (global pooling)
     # or consume a vector (linear); everything else maps maps to maps.
@@ -106,6 +93,18 @@ class BlockOp(Op):
     def build(self, c_in: int) -> "nn.Module":
         raise NotImplementedError
 
+    def emit(self, c_in: int) -> Code:
+        """``build(c_in)`` as source: an expression over ``nn`` and the helpers in ``ops/_layers.py``."""
+        raise NotImplementedError(f"block '{self.tag}' has no source rule (emit)")
+
+    def cost(self, t: "Tally", x: "Value") -> "Value":
+        """Replay ``build(c_in)``'s forward on ``x`` in ``t`` (work, parameters, memory); return the output.
+
+        Every op that the cost model should see defines this next to its shape rule,
+        call for call as its module's ``forward`` runs (see :class:`Tally`).
+        """
+        raise NotImplementedError(f"block '{self.tag}' has no cost rule")
+
 
 class EdgeOp(Op):
     """A fusion edge: a transform from the ``from`` node to the merge of the ``to`` node.
@@ -116,6 +115,8 @@ class EdgeOp(Op):
     """
 
     kind: ClassVar[str] = "edge"
+    model_config = ConfigDict(json_schema_extra=require_tag("op"))
+    untagged_default: ClassVar[str] = "identity"  # an edge without op: is an identity
     base_fields: ClassVar[frozenset[str]] = frozenset({"op", "src", "dst", "when"})
 
     op: str
@@ -144,6 +145,40 @@ class EdgeOp(Op):
         """The module for this edge (None: no module, the tensor passes unchanged)."""
         raise NotImplementedError
 
+    def emit(self, c_in: int, c_out: int, src: int, dst: int) -> Code | None:
+        """``build(...)`` as source (None where build gives None); see :meth:`BlockOp.emit`."""
+        raise NotImplementedError(f"edge op '{self.tag}' has no source rule (emit)")
+
+    def cost(self, t: "Tally", x: "Value", c_out: int, src: int, dst: int, hw: HW) -> "Value":
+        """Replay the edge's forward on ``x`` in ``t``; ``hw`` is the output size shape inference gave.
+
+        Returns the edge's output (``x`` itself for an edge without a module).
+        """
+        raise NotImplementedError(f"edge op '{self.tag}' has no cost rule")
+
+
+class Code(str):
+    """Python source for an expression; :func:`call` inserts it as is (other strings become literals)."""
+
+
+def literal(value: Any) -> str:
+    """A Python literal for an op parameter: None, bool, int, float or str (always double-quoted, escaped)."""
+    if isinstance(value, Code):
+        return value
+    if value is None or isinstance(value, (bool, int)):
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else f'float("{value}")'
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON's escapes are a subset of Python's: always a valid str literal
+    raise TypeError(f"no literal for {type(value).__name__} {value!r}")
+
+
+def call(fn: str, *args: Any, **kwargs: Any) -> Code:
+    """``fn(arg, ..., key=value, ...)`` as source; ``Code`` arguments are nested expressions."""
+    parts = [literal(a) for a in args] + [f"{key}={literal(v)}" for key, v in kwargs.items()]
+    return Code(f"{fn}({', '.join(parts)})")
+
 
 def conv_hw(hw: HW, kernel: int, stride: int, padding: int) -> HW:
     """PyTorch's output size for a convolution or pooling window (dilation 1)."""
@@ -156,3 +191,165 @@ def halvings(fine: int, coarse: int) -> int | None:
         return None
     n = coarse // fine
     return n.bit_length() - 1 if n & (n - 1) == 0 else None
+
+
+# --- cost rules -----------------------------------------------------------------------------------
+#
+# An op's cost rule (``BlockOp.cost``, ``EdgeOp.cost``) replays its module's forward, call for call,
+# on a :class:`Tally`: each call counts its work in the primitive *terms* below, adds the layer's
+# parameters, and allocates or frees the tensors it makes. The tally weighs nothing: turning terms
+# into "FLOPs" is a counting convention's job (``archgraph.analysis.cost.CONVENTIONS``). Counts are for
+# one sample; every term is linear in the batch size. No torch here.
+
+WORK_TERMS: dict[str, str] = {
+    "conv_mac": "multiply-accumulates of convolutions: out elements x in channels/groups x kernel area",
+    "conv_bias": "bias additions of convolutions: one per output element of a conv with bias",
+    "linear_mac": "multiply-accumulates of linear layers: in features x out features",
+    "linear_bias": "bias additions of linear layers: one per output feature",
+    "bn": "elements normalised by BatchNorm (its input's size)",
+    "relu": "elements through a ReLU",
+    "add": "elementwise additions: one per output element of each two-input sum",
+    "upsample_nearest": "output elements of nearest-neighbour upsampling",
+    "upsample_bilinear": "output elements of bilinear interpolation",
+    "global_pool": "input elements of global average pooling",
+}
+
+
+class Value:
+    """A tensor in a cost rule's replay: its shape for one sample, and whether the replay made it.
+
+    ``hw`` is None for a vector (N, C). A value the op did not make (its input) is never
+    freed by the op; one it made is live until :meth:`Tally.free`.
+    """
+
+    __slots__ = ("channels", "hw", "owned", "live")
+
+    def __init__(self, channels: int, hw: HW | None, owned: bool = True):
+        self.channels, self.hw, self.owned, self.live = channels, hw, owned, owned
+
+    @property
+    def elements(self) -> int:
+        return self.channels if self.hw is None else self.channels * self.hw[0] * self.hw[1]
+
+    def __repr__(self) -> str:
+        dims = (self.channels,) if self.hw is None else (self.channels, *self.hw)
+        return f"Value({'x'.join(map(str, dims))}{'' if self.owned else ', input'})"
+
+
+class _Memory:
+    """Live activation elements (per sample) over a whole replay, shared by a tally and its children."""
+
+    def __init__(self) -> None:
+        self.live = 0
+        self.peak = 0
+        self.where = ""  # a label for the step being replayed (set by the caller)
+        self.peak_at = ""
+
+
+class Tally:
+    """Work (by term), parameters and activation memory of a replayed forward, for one sample.
+
+    Memory follows eager PyTorch under ``no_grad``: a tensor is live from the call that makes
+    it until the last reference to it goes (the replay says when, with :meth:`free`); in-place
+    calls (``ReLU(inplace=True)``, ``+=``) make nothing. :meth:`child` gives a tally with its
+    own work and parameters that shares this one's memory, so that a whole network's replay
+    has one peak while each op's work is kept apart.
+    """
+
+    def __init__(self, memory: _Memory | None = None):
+        self.work: Counter[str] = Counter()
+        self.params = 0
+        self.allocated = 0  # elements of every tensor this tally made
+        self.memory = memory or _Memory()
+
+    def child(self) -> "Tally":
+        return Tally(self.memory)
+
+    # -- bookkeeping --
+    def input(self, channels: int, hw: HW | None) -> Value:
+        """A value the op receives (not its own: never freed by it)."""
+        return Value(channels, hw, owned=False)
+
+    def new(self, channels: int, hw: HW | None) -> Value:
+        value = Value(channels, hw)
+        self.allocated += value.elements
+        memory = self.memory
+        memory.live += value.elements
+        if memory.live > memory.peak:
+            memory.peak, memory.peak_at = memory.live, memory.where
+        return value
+
+    def free(self, *values: Value) -> None:
+        """The last reference to each value goes (values the op did not make are left alone)."""
+        for value in values:
+            if value.owned and value.live:
+                value.live = False
+                self.memory.live -= value.elements
+
+    def count(self, term: str, n: int) -> None:
+        if term not in WORK_TERMS:
+            raise KeyError(f"unknown work term {term!r}; known: {', '.join(WORK_TERMS)}")
+        self.work[term] += n
+
+    # -- layers (one call each, as torch runs them) --
+    def conv(self, x: Value, c_out: int, kernel: int, stride: int = 1, padding: int | None = None,
+             bias: bool = False, groups: int = 1) -> Value:
+        """``nn.Conv2d(x.channels, c_out, kernel, stride, padding, bias=bias, groups=groups)(x)``."""
+        padding = kernel // 2 if padding is None else padding
+        hw = conv_hw(x.hw, kernel, stride, padding)  # type: ignore[arg-type]
+        weights = c_out * (x.channels // groups) * kernel * kernel
+        self.count("conv_mac", weights * hw[0] * hw[1])
+        self.params += weights
+        if bias:
+            self.count("conv_bias", c_out * hw[0] * hw[1])
+            self.params += c_out
+        return self.new(c_out, hw)
+
+    def bn(self, x: Value) -> Value:
+        """``nn.BatchNorm2d(x.channels)(x)``: a new tensor; weight and bias are its parameters."""
+        self.count("bn", x.elements)
+        self.params += 2 * x.channels
+        return self.new(x.channels, x.hw)
+
+    def relu(self, x: Value, inplace: bool = True) -> Value:
+        self.count("relu", x.elements)
+        return x if inplace else self.new(x.channels, x.hw)
+
+    def add(self, a: Value, b: Value, inplace: bool = False) -> Value:
+        """``a + b`` (a new tensor) or ``a += b``."""
+        self.count("add", a.elements)
+        return a if inplace else self.new(a.channels, a.hw)
+
+    def upsample(self, x: Value, mode: str, hw: HW) -> Value:
+        """``F.interpolate(x, size=hw, mode=mode)`` (and ``nn.Upsample``)."""
+        self.count(f"upsample_{mode}", x.channels * hw[0] * hw[1])
+        return self.new(x.channels, hw)
+
+    def global_avg_pool(self, x: Value) -> Value:
+        """Mean over HxW, flattened to (N, C) (the flatten is a view: nothing new)."""
+        self.count("global_pool", x.elements)
+        return self.new(x.channels, None)
+
+    def linear(self, x: Value, features: int, bias: bool = True) -> Value:
+        self.count("linear_mac", x.channels * features)
+        self.params += x.channels * features
+        if bias:
+            self.count("linear_bias", features)
+            self.params += features
+        return self.new(features, None)
+
+    def concat(self, parts: list[Value]) -> Value:
+        """``torch.cat(parts, 1)``: a copy, no arithmetic."""
+        return self.new(sum(p.channels for p in parts), parts[0].hw)
+
+    def conv_bn_act(self, x: Value, c_out: int, kernel: int, stride: int = 1, padding: int | None = None,
+                    bias: bool = False, bn: bool = True, act: str = "relu") -> Value:
+        """``ops._layers.conv_bn_act``: Sequential(conv, [BN], [ReLU(inplace)]); ``x`` is the caller's."""
+        y = self.conv(x, c_out, kernel, stride, padding, bias)
+        if bn:
+            z = self.bn(y)
+            self.free(y)  # Sequential drops the conv output once the BN has returned
+            y = z
+        if act == "relu":
+            y = self.relu(y)
+        return y

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from archgraph.ops.base import BlockOp
+from archgraph.ops.base import BlockOp, call
 from archgraph.ops.registry import register
 from archgraph.lang.values import Bool, PosInt
 
@@ -26,6 +26,12 @@ class GlobalAvgPool(BlockOp):
 
         return Layer()
 
+    def emit(self, c_in: int):
+        return call("GlobalAvgPool")
+
+    def cost(self, t, x):
+        return t.global_avg_pool(x)  # F.avg_pool2d over the whole map, then a flatten (a view)
+
 
 @register
 class Linear(BlockOp):
@@ -44,3 +50,9 @@ class Linear(BlockOp):
         from torch import nn
 
         return nn.Linear(c_in, self.features, bias=self.bias)
+
+    def emit(self, c_in: int):
+        return call("nn.Linear", c_in, self.features, bias=self.bias)
+
+    def cost(self, t, x):
+        return t.linear(x, self.features, self.bias)

@@ -14,7 +14,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from archgraph.ops.base import Act, BlockOp, EdgeOp, conv_hw
+from archgraph.ops.base import Act, BlockOp, EdgeOp, call, conv_hw
 from archgraph.ops.registry import register
 from archgraph.lang.values import Bool, NonNegInt, PosInt
 
@@ -51,6 +51,13 @@ class ConvBlock(BlockOp):
     def build(self, c_in: int):
         return _build(c_in, self.channels, self.kernel, self.stride, self.padding, self.bias, self.bn, self.act)
 
+    def emit(self, c_in: int):
+        return call("conv_bn_act", c_in, self.channels, self.kernel, self.stride, self.padding,
+                    bias=self.bias, bn=self.bn, act=self.act)
+
+    def cost(self, t, x):
+        return t.conv_bn_act(x, self.channels, self.kernel, self.stride, self.padding, self.bias, self.bn, self.act)
+
 
 @register
 class ConvEdge(EdgeOp):
@@ -71,6 +78,12 @@ class ConvEdge(EdgeOp):
 
     def build(self, c_in: int, c_out: int, src: int, dst: int):
         return _build(c_in, c_out, self.kernel, 1, None, self.bias, self.bn, self.act)
+
+    def emit(self, c_in: int, c_out: int, src: int, dst: int):
+        return call("conv_bn_act", c_in, c_out, self.kernel, 1, None, bias=self.bias, bn=self.bn, act=self.act)
+
+    def cost(self, t, x, c_out, src, dst, hw):
+        return t.conv_bn_act(x, c_out, self.kernel, 1, None, self.bias, self.bn, self.act)
 
 
 @register

@@ -12,7 +12,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from archgraph.ops.base import EdgeOp, conv_hw, halvings
+from archgraph.ops.base import EdgeOp, call, conv_hw, halvings
 from archgraph.ops.registry import register
 from archgraph.lang.values import Bool, PosInt
 
@@ -54,3 +54,23 @@ class Downsample(EdgeOp):
             act = "relu" if not last or self.act_last else "none"
             links.append(conv_bn_act(c_in, c_out if last else c_in, 3, 2, 1, bias=self.bias, act=act))
         return nn.Sequential(*links)
+
+    def emit(self, c_in: int, c_out: int, src: int, dst: int):
+        k = halvings(src, dst) or 0
+        links = [
+            call("conv_bn_act", c_in, c_out if i == k - 1 else c_in, 3, 2, 1, bias=self.bias,
+                 act="relu" if i < k - 1 or self.act_last else "none")
+            for i in range(k)
+        ]
+        return call("nn.Sequential", *links)
+
+    def cost(self, t, x, c_out, src, dst, hw):
+        k = halvings(src, dst) or 0
+        y = x
+        for i in range(k):
+            last = i == k - 1
+            act = "relu" if not last or self.act_last else "none"
+            z = t.conv_bn_act(y, c_out if last else x.channels, 3, 2, 1, bias=self.bias, act=act)
+            t.free(y)  # the Sequential drops a link's input once the link has returned
+            y = z
+        return y

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from archgraph.ops.base import BlockOp, conv_hw
+from archgraph.ops.base import BlockOp, call, conv_hw
 from archgraph.ops.registry import register
 from archgraph.lang.values import PosInt
 
@@ -29,6 +29,12 @@ class _Residual(BlockOp):
     def out_hw(self, hw):
         return conv_hw(hw, 3, self.stride, 1)
 
+    def _shortcut(self, t, x):
+        """The residual: ``x`` itself, or the projection (1x1 conv, strided, + BN) when shape changes."""
+        if self.stride != 1 or x.channels != self.channels:
+            return t.conv_bn_act(x, self.channels, 1, self.stride, 0, act="none")
+        return x
+
 
 @register
 class Basic(_Residual):
@@ -40,6 +46,19 @@ class Basic(_Residual):
         from archgraph.ops._layers import BasicBlock
 
         return BasicBlock(c_in, self.channels, self.stride)
+
+    def emit(self, c_in: int):
+        return call("BasicBlock", c_in, self.channels, self.stride)
+
+    def cost(self, t, x):
+        # as _layers.BasicBlock.forward, line for line
+        residual = self._shortcut(t, x)
+        out = t.conv_bn_act(x, self.channels, 3, self.stride, 1)  # relu(bn1(conv1(x)))
+        y = t.conv_bn_act(out, self.channels, 3, 1, 1, act="none")  # bn2(conv2(out))
+        t.free(out)
+        t.add(y, residual, inplace=True)  # out += residual
+        t.free(residual)
+        return t.relu(y)
 
 
 @register
@@ -59,3 +78,19 @@ class Bottleneck(_Residual):
         from archgraph.ops._layers import Bottleneck as Layer
 
         return Layer(c_in, self.channels // self.expansion, self.channels, self.stride)
+
+    def emit(self, c_in: int):
+        return call("Bottleneck", c_in, self.channels // self.expansion, self.channels, self.stride)
+
+    def cost(self, t, x):
+        # as _layers.Bottleneck.forward, line for line
+        planes = self.channels // self.expansion
+        residual = self._shortcut(t, x)
+        out1 = t.conv_bn_act(x, planes, 1, 1, 0)  # relu(bn1(conv1(x)))
+        out2 = t.conv_bn_act(out1, planes, 3, self.stride, 1)  # relu(bn2(conv2(out)))
+        t.free(out1)
+        out3 = t.conv_bn_act(out2, self.channels, 1, 1, 0, act="none")  # bn3(conv3(out))
+        t.free(out2)
+        t.add(out3, residual, inplace=True)
+        t.free(residual)
+        return t.relu(out3)

@@ -12,9 +12,9 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from archgraph.ops.base import EdgeOp, halvings
+from archgraph.ops.base import Code, EdgeOp, call, halvings
 from archgraph.ops.registry import register
-from archgraph.lang.values import Bool
+from archgraph.lang.values import Bool, Choice
 
 
 @register
@@ -22,10 +22,10 @@ class Upsample(EdgeOp):
     """Coarse to fine: [1x1 conv + BN to the target width], then upsample by the stride ratio."""
 
     op: Literal["upsample"] = "upsample"
-    mode: Literal["nearest", "bilinear"] = Field("nearest", description="interpolation mode")
+    mode: Choice("nearest", "bilinear") = Field("nearest", description="interpolation mode")  # type: ignore[valid-type]
     align_corners: Optional[Bool] = Field(None, description="for bilinear; None is PyTorch's default (False)")
     project: Bool = Field(True, description="1x1 conv + BN to the target's width before upsampling")
-    size: Literal["scale", "target"] = Field(
+    size: Choice("scale", "target") = Field(  # type: ignore[valid-type]
         "scale", description="'scale': multiply HxW by the ratio; 'target': resize to the target node's HxW"
     )
 
@@ -63,3 +63,19 @@ class Upsample(EdgeOp):
         if not self.project:
             return up
         return nn.Sequential(*conv_bn_act(c_in, c_out, 1, act="none"), up)
+
+    def emit(self, c_in: int, c_out: int, src: int, dst: int):
+        align = self.align_corners if self.mode == "bilinear" else None
+        project = call("conv_bn_act", c_in, c_out, 1, act="none") if self.project else None
+        if self.size == "target":
+            return call("ResizeTo", project, self.mode, align)
+        extra = {} if align is None else {"align_corners": align}
+        up = call("nn.Upsample", scale_factor=src // dst, mode=self.mode, **extra)
+        return call("nn.Sequential", Code("*" + project), up) if project else up
+
+    def cost(self, t, x, c_out, src, dst, hw):
+        # as build: [1x1 conv + BN], then the resize to hw (src/dst times x's size, or the target's)
+        y = t.conv_bn_act(x, c_out, 1, act="none") if self.project else x
+        z = t.upsample(y, self.mode, hw)
+        t.free(y)
+        return z

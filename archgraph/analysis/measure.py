@@ -1,0 +1,277 @@
+"""Measurements of a built module, to hold the static cost model to account: needs torch (and fvcore).
+
+* :func:`fvcore_counts` — ``fvcore.nn.FlopCountAnalysis`` on CPU (its jit trace cannot run on the
+  meta device), per fvcore operator;
+* :func:`flop_counter_counts` — ``torch.utils.flop_counter.FlopCounterMode`` on the meta device;
+* :func:`compare` — each counter's figures beside the static model's, per operator, with what the
+  counter ignores named and sized from the static work terms;
+* :func:`live_peak` — the peak of live activation bytes of one forward, tracked tensor by tensor;
+* :func:`latency` — wall-clock timing (eval, inference mode, warm-up discarded).
+
+Nothing here prints; torch is imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from archgraph.analysis.cost import CONVENTIONS, Cost
+from archgraph.errors import Loc, SpecError
+from archgraph.ir.graph import ArchGraph
+from archgraph.ir.shapes import infer
+
+# which static work terms each counter's operators count, and with what weight
+FVCORE_OPS: dict[str, str] = {  # fvcore's operator name -> the static work term it counts
+    "conv": "conv_mac",
+    "linear": "linear_mac",
+    "batch_norm": "bn",
+    "upsample_nearest2d": "upsample_nearest",
+    "upsample_bilinear2d": "upsample_bilinear",
+    "adaptive_avg_pool2d": "global_pool",  # archgraph pools with avg_pool2d, which fvcore skips
+}
+FLOP_COUNTER_OPS: dict[str, tuple[str, int]] = {
+    "aten.convolution": ("conv_mac", 2),
+    "aten.addmm": ("linear_mac", 2),
+}
+FLOP_COUNTER_IGNORES = "everything but matmul/conv/attention: bias, BN, ReLU, adds, interpolation, pooling"
+
+
+def _module(graph: ArchGraph, training: bool = False):
+    from archgraph.backends.torch import GraphModule
+
+    return GraphModule(graph).train(training)
+
+
+def fvcore_counts(graph: ArchGraph, size: tuple[int, int] | None = None, batch: int = 1,
+                  training: bool = False) -> dict[str, Any]:
+    """fvcore's total, its per-operator counts, and the operators it skipped (on CPU, zeros as input)."""
+    import torch
+    from fvcore.nn import FlopCountAnalysis
+
+    shapes = infer(graph, size)  # the input size is checked here, statically
+    module = _module(graph, training)
+    if hasattr(module, "check_input"):
+        # GraphModule's own input check runs shape inference on x.shape, whose entries are
+        # tensors under torch.jit.trace (fvcore traces): it would reject every size
+        module.check_input = False
+    x = torch.zeros(batch, *shapes.input.dims)
+    analysis = FlopCountAnalysis(module, x)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    return {"total": int(analysis.total()), "by_operator": {k: int(v) for k, v in analysis.by_operator().items()},
+            "unsupported": dict(analysis.unsupported_ops())}
+
+
+def flop_counter_counts(graph: ArchGraph, size: tuple[int, int] | None = None, batch: int = 1) -> dict[str, Any]:
+    """``torch.utils.flop_counter.FlopCounterMode`` on the meta device (no weights, no arithmetic)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    shapes = infer(graph, size)
+    with torch.device("meta"):
+        module = _module(graph).eval()
+        x = torch.empty(batch, *shapes.input.dims)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(x)
+    by_op = {str(k): int(v) for k, v in counter.get_flop_counts()["Global"].items()}
+    return {"total": int(counter.get_total_flops()), "by_operator": by_op}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One operator of one counter: the static figure beside the measured one."""
+
+    counter: str
+    op: str
+    static: int
+    measured: int
+    note: str
+
+    @property
+    def difference(self) -> int:
+        return self.measured - self.static
+
+
+def compare(total: Cost, fvcore: dict[str, Any] | None, flop_counter: dict[str, Any] | None,
+            training: bool = False) -> list[Row]:
+    """Per counter and operator: static vs measured; then what each counter ignores, sized statically."""
+    rows: list[Row] = []
+    if fvcore is not None:
+        conv = CONVENTIONS["fvcore"]
+        seen = set()
+        for op, term in FVCORE_OPS.items():
+            static = conv.weight(term, training) * total.work.get(term, 0)
+            measured = fvcore["by_operator"].get(op, 0)
+            if static or measured:
+                note = "" if static == measured else "differs: a cost rule and the module disagree"
+                rows.append(Row("fvcore", op, static, measured, note))
+            seen.add(op)
+        for op, measured in fvcore["by_operator"].items():
+            if op not in seen:
+                rows.append(Row("fvcore", op, 0, measured, "an operator the static model does not know"))
+        skipped = fvcore.get("unsupported", {})
+        for term, note in _ignored(conv, training, total, skipped).items():
+            rows.append(Row("fvcore", f"(ignores) {term}", 0, 0, note))
+    if flop_counter is not None:
+        seen = set()
+        for op, (term, weight) in FLOP_COUNTER_OPS.items():
+            static = weight * total.work.get(term, 0)
+            measured = flop_counter["by_operator"].get(op, 0)
+            if static or measured:
+                note = "" if static == measured else "differs: a cost rule and the module disagree"
+                rows.append(Row("flop_counter", op, static, measured, note))
+            seen.add(op)
+        for op, measured in flop_counter["by_operator"].items():
+            if op not in seen:
+                rows.append(Row("flop_counter", op, 0, measured, "an operator the static model does not know"))
+        counted = {term for term, _ in FLOP_COUNTER_OPS.values()}
+        for term, n in total.work.items():
+            if term not in counted:
+                rows.append(Row("flop_counter", f"(ignores) {term}", 0, 0, f"{n:,} {_UNITS[term]}"))
+    return rows
+
+
+_UNITS = {
+    "conv_mac": "multiply-accumulates", "conv_bias": "bias adds", "linear_mac": "multiply-accumulates",
+    "linear_bias": "bias adds", "bn": "BN elements", "relu": "ReLU elements", "add": "element adds",
+    "upsample_nearest": "nearest-upsampled elements", "upsample_bilinear": "bilinear output elements",
+    "global_pool": "pooled input elements",
+}
+_ATEN = {"relu": "aten::relu/relu_ (ignored)", "add": "aten::add/add_ (unsupported)",
+         "global_pool": "aten::avg_pool2d (unsupported)", "conv_bias": "conv bias", "linear_bias": "linear bias"}
+
+
+def _ignored(conv, training: bool, total: Cost, skipped: dict[str, int]) -> dict[str, str]:
+    out = {}
+    for term, n in total.work.items():
+        if conv.weight(term, training) == 0:
+            where = _ATEN.get(term, "")
+            calls = {"add": ("aten::add", "aten::add_"), "global_pool": ("aten::avg_pool2d",)}.get(term, ())
+            seen = sum(skipped.get(c, 0) for c in calls)
+            out[term] = f"{n:,} {_UNITS[term]}" + (f": {where}" if where else "") + (
+                f", {seen} call(s) skipped" if seen else "")
+    return out
+
+
+def live_peak(module, x) -> int:
+    """Peak bytes of activations alive at once during ``module(x)`` under ``no_grad``, input included.
+
+    Every tensor an aten op returns is tracked by its storage until the last tensor viewing
+    that storage is garbage; parameters, buffers and the input are not new (the input is
+    added once, as the static model counts it).
+    """
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    known = {t.untyped_storage().data_ptr() for t in [*module.parameters(), *module.buffers(), x]}
+
+    class Tracker(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tensors: dict[int, int] = {}  # id(tensor) -> storage
+            self.views: dict[int, list[int]] = {}  # storage -> [tensors viewing it, bytes]
+            self.live = self.peak = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor):
+                    self._track(t)
+            return out
+
+        def _track(self, t) -> None:
+            storage = t.untyped_storage()
+            ptr, nbytes = storage.data_ptr(), storage.nbytes()
+            if ptr in known or nbytes == 0 or id(t) in self.tensors:
+                return
+            self.tensors[id(t)] = ptr
+            entry = self.views.setdefault(ptr, [0, nbytes])
+            if entry[0] == 0:
+                self.live += nbytes
+                self.peak = max(self.peak, self.live)
+            entry[0] += 1
+            weakref.finalize(t, self._gone, id(t), ptr)
+
+        def _gone(self, key: int, ptr: int) -> None:
+            self.tensors.pop(key, None)
+            entry = self.views[ptr]
+            entry[0] -= 1
+            if entry[0] == 0:
+                self.live -= entry[1]
+                del self.views[ptr]
+
+    tracker = Tracker()
+    with torch.no_grad(), tracker:
+        out = module(x)
+    del out
+    return tracker.peak + x.untyped_storage().nbytes()
+
+
+DEVICES = ("cpu", "cuda")
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def latency(graph: ArchGraph, size: tuple[int, int] | None = None, batch: int = 1, device: str = "cpu",
+            dtype: str = "float32", channels_last: bool = False, warmup: int = 3, runs: int = 10,
+            threads: int | None = None) -> dict[str, Any]:
+    """Forward-pass wall time in eval + inference mode; warm-up runs are discarded.
+
+    Returns the conditions (device, threads, dtype, batch, input, channels_last, runs) beside
+    median, p90, min and IQR in milliseconds, and every run's time.
+    """
+    base = device.split(":")[0]
+    where = Loc("<command line>")
+    if base not in DEVICES:
+        raise SpecError(f"--device must be cpu or cuda, got {device!r}", where)
+    if dtype not in DTYPES:
+        raise SpecError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}", where)
+    if runs < 1 or warmup < 0:
+        raise SpecError("--runs must be at least 1 and --warmup at least 0", where)
+    import torch
+
+    if base == "cuda" and not torch.cuda.is_available():
+        build = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise SpecError(f"--device {device}: no CUDA device is available (torch {torch.__version__}, {build})",
+                        where, "use --device cpu")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    shapes = infer(graph, size)
+    torch_dtype = getattr(torch, dtype)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    module = _module(graph).eval().to(device=device, dtype=torch_dtype, memory_format=fmt)
+    x = torch.randn(batch, *shapes.input.dims, device=device, dtype=torch_dtype).to(memory_format=fmt)
+    sync = torch.cuda.synchronize if base == "cuda" else (lambda: None)
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            module(x)
+        sync()
+        for _ in range(runs):
+            start = time.perf_counter()
+            module(x)
+            sync()
+            times.append((time.perf_counter() - start) * 1e3)
+    ordered = sorted(times)
+    quart = statistics.quantiles(ordered, n=4, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 3
+    name = torch.cuda.get_device_name(torch.device(device)) if base == "cuda" else "cpu"
+    return {
+        "device": device, "device_name": name, "threads": torch.get_num_threads(), "dtype": dtype,
+        "batch": batch, "input": list(shapes.input.dims), "channels_last": channels_last,
+        "warmup": warmup, "runs": runs, "torch": torch.__version__,
+        "median_ms": statistics.median(ordered), "p90_ms": _percentile(ordered, 0.9), "min_ms": ordered[0],
+        "iqr_ms": quart[2] - quart[0], "times_ms": times,
+    }
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
