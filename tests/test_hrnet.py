@@ -1,6 +1,6 @@
 """specs/hrnet.yaml builds the official HRNet: exact parameter counts, same outputs for the same weights.
 
-Oracles: the published/exact figures in REFERENCE.md, and an independent port of the
+Oracles: the published (and exact, from the official code) figures, and an independent port of the
 official code (tests/reference/hrnet_official.py) whose weights are loaded into the
 archgraph module with strict=True.
 """

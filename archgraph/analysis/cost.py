@@ -147,7 +147,8 @@ _FVCORE_NOTES = {
     "add": "aten::add/add_: not handled (reported as unsupported), so 0",
     "upsample_nearest": "aten::upsample_nearest2d: 1 per output element",
     "upsample_bilinear": "aten::upsample_bilinear2d: 4 per output element",
-    "global_pool": "archgraph pools with aten::avg_pool2d, which fvcore does not handle: 0",
+    "global_pool": "aten::adaptive_avg_pool2d: 1 per input element",
+    "max_pool": "aten::max_pool2d: not handled (reported as unsupported), so 0",
 }
 
 CONVENTIONS: dict[str, Convention] = {
@@ -157,17 +158,8 @@ CONVENTIONS: dict[str, Convention] = {
             "fvcore",
             "fvcore.nn.FlopCountAnalysis(model, x).total() for the module archgraph builds (eval mode); "
             "one multiply-add = 1",
-            _row(conv_mac=1, linear_mac=1, bn=2, upsample_nearest=1, upsample_bilinear=4),
-            _FVCORE_NOTES,
-            training={"bn": 5},
-            unit="FLOPs (fvcore)",
-        ),
-        Convention(
-            "fvcore-timm",
-            "fvcore as it counts timm's HRNet, whose head pools with aten::adaptive_avg_pool2d "
-            "(1 per input element); REFERENCE.md's fvcore totals are in this convention",
             _row(conv_mac=1, linear_mac=1, bn=2, upsample_nearest=1, upsample_bilinear=4, global_pool=1),
-            {**_FVCORE_NOTES, "global_pool": "aten::adaptive_avg_pool2d: 1 per input element"},
+            _FVCORE_NOTES,
             training={"bn": 5},
             unit="FLOPs (fvcore)",
         ),
@@ -183,7 +175,7 @@ CONVENTIONS: dict[str, Convention] = {
             "flops",
             "every arithmetic operation of inference: 2 per multiply-accumulate plus the elementwise work",
             _row(conv_mac=2, conv_bias=1, linear_mac=2, linear_bias=1, bn=2, relu=1, add=1,
-                 upsample_bilinear=7, global_pool=1),
+                 upsample_bilinear=7, global_pool=1, max_pool=1),
             {
                 "conv_mac": "a multiply and an add",
                 "conv_bias": "one add per output element",
@@ -195,6 +187,7 @@ CONVENTIONS: dict[str, Convention] = {
                 "upsample_nearest": "a copy: no arithmetic",
                 "upsample_bilinear": "a 2x2 weighted sum per output element: 4 multiplies + 3 adds",
                 "global_pool": "HxW-1 adds and 1 divide per channel: 1 per input element",
+                "max_pool": "one max(a, b) per comparison: kernel area - 1 per output element",
             },
             unit="FLOPs",
         ),

@@ -31,7 +31,7 @@ FVCORE_OPS: dict[str, str] = {  # fvcore's operator name -> the static work term
     "batch_norm": "bn",
     "upsample_nearest2d": "upsample_nearest",
     "upsample_bilinear2d": "upsample_bilinear",
-    "adaptive_avg_pool2d": "global_pool",  # archgraph pools with avg_pool2d, which fvcore skips
+    "adaptive_avg_pool2d": "global_pool",  # GlobalAvgPool: F.adaptive_avg_pool2d(x, 1)
 }
 FLOP_COUNTER_OPS: dict[str, tuple[str, int]] = {
     "aten.convolution": ("conv_mac", 2),
@@ -140,10 +140,10 @@ _UNITS = {
     "conv_mac": "multiply-accumulates", "conv_bias": "bias adds", "linear_mac": "multiply-accumulates",
     "linear_bias": "bias adds", "bn": "BN elements", "relu": "ReLU elements", "add": "element adds",
     "upsample_nearest": "nearest-upsampled elements", "upsample_bilinear": "bilinear output elements",
-    "global_pool": "pooled input elements",
+    "global_pool": "pooled input elements", "max_pool": "max-pool comparisons",
 }
 _ATEN = {"relu": "aten::relu/relu_ (ignored)", "add": "aten::add/add_ (unsupported)",
-         "global_pool": "aten::avg_pool2d (unsupported)", "conv_bias": "conv bias", "linear_bias": "linear bias"}
+         "conv_bias": "conv bias", "linear_bias": "linear bias", "max_pool": "aten::max_pool2d (unsupported)"}
 
 
 def _ignored(conv, training: bool, total: Cost, skipped: dict[str, int]) -> dict[str, str]:
@@ -151,7 +151,7 @@ def _ignored(conv, training: bool, total: Cost, skipped: dict[str, int]) -> dict
     for term, n in total.work.items():
         if conv.weight(term, training) == 0:
             where = _ATEN.get(term, "")
-            calls = {"add": ("aten::add", "aten::add_"), "global_pool": ("aten::avg_pool2d",)}.get(term, ())
+            calls = {"add": ("aten::add", "aten::add_"), "max_pool": ("aten::max_pool2d",)}.get(term, ())
             seen = sum(skipped.get(c, 0) for c in calls)
             out[term] = f"{n:,} {_UNITS[term]}" + (f": {where}" if where else "") + (
                 f", {seen} call(s) skipped" if seen else "")

@@ -1,6 +1,6 @@
 """multires_stage: HRNet's stage — a transition, then multi-resolution modules with all-to-all fusion.
 
-Follows the official code (the seeds' ``HighResolutionModule`` and
+Follows the official code (``HighResolutionModule`` and
 ``_make_transition_layer``):
 
 * transition: branch i that exists already keeps its input (identity) or, if its

@@ -107,8 +107,9 @@ class GlobalAvgPool(nn.Module):
     """Average over H and W and flatten to (N, C)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # avg_pool2d over the whole map, as the official head computes it
-        return F.avg_pool2d(x, kernel_size=x.shape[2:]).flatten(1)
+        # the mean over the whole map, as timm's HRNet head pools (the official code's
+        # F.avg_pool2d(x, kernel_size=x.shape[2:]) is the same mean, up to float rounding)
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)
 # fmt: on
 
 
