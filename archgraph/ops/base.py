@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from pydantic import ConfigDict, Field
@@ -90,6 +91,10 @@ class BlockOp(Op):
     def out_hw(self, hw: HW) -> HW:
         return hw
 
+    def render_label(self) -> str:
+        """How diagrams (``archgraph render``) name this block in a node's box: short, e.g. ``conv3x3/2``."""
+        return self.tag
+
     def build(self, c_in: int) -> "nn.Module":
         raise NotImplementedError
 
@@ -104,6 +109,22 @@ class BlockOp(Op):
         call for call as its module's ``forward`` runs (see :class:`Tally`).
         """
         raise NotImplementedError(f"block '{self.tag}' has no cost rule")
+
+
+@dataclass(frozen=True)
+class EdgeStyle:
+    """How a fusion edge looks in a diagram (``archgraph render``); each edge op gives its own.
+
+    ``kind`` names the edge's CSS class (``fusion-<kind>``) and its legend entry, which ops of the
+    same kind share; ``color``, ``style`` (Graphviz: solid, dashed, dotted, bold) and ``arrowhead``
+    (Graphviz arrow shapes: normal, vee, box, empty, ...) draw it.
+    """
+
+    kind: str
+    legend: str
+    color: str = "#4d4d4d"
+    style: str = "solid"
+    arrowhead: str = "normal"
 
 
 class EdgeOp(Op):
@@ -156,6 +177,14 @@ class EdgeOp(Op):
         """
         raise NotImplementedError(f"edge op '{self.tag}' has no cost rule")
 
+    def render_style(self) -> "EdgeStyle":
+        """How diagrams (``archgraph render``) draw this edge: its fusion kind, colour, dash and arrowhead.
+
+        An op without a style of its own is drawn as a grey dashed line with an open arrowhead, under
+        its tag in the legend.
+        """
+        return EdgeStyle(self.tag, f"{self.tag}", "#7f7f7f", "dashed", "empty")
+
 
 class Code(str):
     """Python source for an expression; :func:`call` inserts it as is (other strings become literals)."""
@@ -202,7 +231,8 @@ def halvings(fine: int, coarse: int) -> int | None:
 # one sample; every term is linear in the batch size. No torch here.
 
 WORK_TERMS: dict[str, str] = {
-    "conv_mac": "multiply-accumulates of convolutions: out elements x in channels/groups x kernel area",
+    "conv_mac": "multiply-accumulates of convolutions: out elements x in channels/groups x kernel area "
+                "(transposed: in elements x out channels x kernel area)",
     "conv_bias": "bias additions of convolutions: one per output element of a conv with bias",
     "linear_mac": "multiply-accumulates of linear layers: in features x out features",
     "linear_bias": "bias additions of linear layers: one per output feature",
@@ -212,6 +242,7 @@ WORK_TERMS: dict[str, str] = {
     "upsample_nearest": "output elements of nearest-neighbour upsampling",
     "upsample_bilinear": "output elements of bilinear interpolation",
     "global_pool": "input elements of global average pooling",
+    "max_pool": "comparisons of max pooling: output elements x (kernel area - 1)",
 }
 
 

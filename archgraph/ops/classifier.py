@@ -29,8 +29,11 @@ class GlobalAvgPool(BlockOp):
     def emit(self, c_in: int):
         return call("GlobalAvgPool")
 
+    def render_label(self):
+        return "avg pool"
+
     def cost(self, t, x):
-        return t.global_avg_pool(x)  # F.avg_pool2d over the whole map, then a flatten (a view)
+        return t.global_avg_pool(x)  # F.adaptive_avg_pool2d(x, 1): global_pool per input element; flatten: a view
 
 
 @register
@@ -56,3 +59,6 @@ class Linear(BlockOp):
 
     def cost(self, t, x):
         return t.linear(x, self.features, self.bias)
+
+    def render_label(self):
+        return f"fc {self.features}"

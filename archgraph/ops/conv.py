@@ -14,7 +14,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from archgraph.ops.base import Act, BlockOp, EdgeOp, call, conv_hw
+from archgraph.ops.base import Act, BlockOp, EdgeOp, EdgeStyle, call, conv_hw
 from archgraph.ops.registry import register
 from archgraph.lang.values import Bool, NonNegInt, PosInt
 
@@ -58,6 +58,9 @@ class ConvBlock(BlockOp):
     def cost(self, t, x):
         return t.conv_bn_act(x, self.channels, self.kernel, self.stride, self.padding, self.bias, self.bn, self.act)
 
+    def render_label(self):
+        return f"conv{self.kernel}×{self.kernel}" + (f"/{self.stride}" if self.stride > 1 else "")
+
 
 @register
 class ConvEdge(EdgeOp):
@@ -84,6 +87,9 @@ class ConvEdge(EdgeOp):
 
     def cost(self, t, x, c_out, src, dst, hw):
         return t.conv_bn_act(x, c_out, self.kernel, 1, None, self.bias, self.bn, self.act)
+
+    def render_style(self):  # lateral too: one kind, a conv at equal strides
+        return EdgeStyle("conv", "conv / lateral (same stride)", "#009E73", "solid", "box")
 
 
 @register

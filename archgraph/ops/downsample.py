@@ -12,7 +12,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from archgraph.ops.base import EdgeOp, call, conv_hw, halvings
+from archgraph.ops.base import EdgeOp, EdgeStyle, call, conv_hw, halvings
 from archgraph.ops.registry import register
 from archgraph.lang.values import Bool, PosInt
 
@@ -74,3 +74,6 @@ class Downsample(EdgeOp):
             t.free(y)  # the Sequential drops a link's input once the link has returned
             y = z
         return y
+
+    def render_style(self):
+        return EdgeStyle("downsample", "downsample (stride-2 convs)", "#D55E00", "solid", "vee")

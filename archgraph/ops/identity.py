@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from archgraph.ops.base import EdgeOp
+from archgraph.ops.base import EdgeOp, EdgeStyle
 from archgraph.ops.registry import register
 
 
@@ -31,3 +31,6 @@ class Identity(EdgeOp):
 
     def cost(self, t, x, c_out, src, dst, hw):
         return x  # no module: the source's tensor itself
+
+    def render_style(self):
+        return EdgeStyle("identity", "identity", "#404040", "solid", "normal")

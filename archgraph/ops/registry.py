@@ -45,6 +45,28 @@ def discover(package: str, group: str, skip: set[str]) -> None:
         entry.load()
 
 
+def load_plugin(name: str) -> None:
+    """Import the Python module ``name``, whose ops and patterns register themselves as it loads.
+
+    For ``archgraph --plugin MODULE``: it runs that module's code, like any import. Modules are
+    named only by the person running archgraph (the command line, or an installed package's entry
+    point), never by a spec: a spec can only refer to ops that are registered already.
+    """
+    from archgraph.errors import Loc, SpecError
+
+    where = Loc("<command line>")
+    if not name or not all(part.isidentifier() for part in name.split(".")):
+        raise SpecError(f"--plugin expects a Python module name, got {name!r}", where,
+                        "for example --plugin mypackage.ops (the module must be importable: on sys.path)")
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name and name.startswith(error.name):  # the plugin itself, not one of its imports
+            raise SpecError(f"plugin module {name!r} not found", where,
+                            "is its package installed, or its folder on PYTHONPATH?") from None
+        raise
+
+
 def load_all() -> None:
     """Import the built-in op modules and any plugins, once."""
     global _loaded

@@ -1,4 +1,4 @@
-"""ResNet's residual blocks, as HRNet uses them (the seeds' BasicBlock and Bottleneck).
+"""ResNet's residual blocks, as HRNet uses them (the official code's BasicBlock and Bottleneck).
 
 Every conv is followed by BN; ReLU comes after the residual sum. The shortcut is
 the identity unless the width or the resolution changes, in which case it is a
@@ -28,6 +28,9 @@ class _Residual(BlockOp):
 
     def out_hw(self, hw):
         return conv_hw(hw, 3, self.stride, 1)
+
+    def render_label(self):
+        return self.tag + (f"/{self.stride}" if self.stride > 1 else "")
 
     def _shortcut(self, t, x):
         """The residual: ``x`` itself, or the projection (1x1 conv, strided, + BN) when shape changes."""

@@ -12,7 +12,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from archgraph.ops.base import Code, EdgeOp, call, halvings
+from archgraph.ops.base import Code, EdgeOp, EdgeStyle, call, halvings
 from archgraph.ops.registry import register
 from archgraph.lang.values import Bool, Choice
 
@@ -79,3 +79,6 @@ class Upsample(EdgeOp):
         z = t.upsample(y, self.mode, hw)
         t.free(y)
         return z
+
+    def render_style(self):
+        return EdgeStyle("upsample", "upsample (coarse to fine)", "#0072B2", "dashed", "normal")

@@ -1,0 +1,83 @@
+"""resnet: torchvision's ResNet-18/34/50/101/152 as four resolution nodes C2..C5 (no pooling, no fc).
+
+He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, as torchvision builds it
+(``torchvision/models/resnet.py``):
+
+* stem: ``conv1`` 7x7 stride-2 conv (padding 3, no bias) to 64 + ``bn1`` + ReLU, then
+  ``maxpool`` 3x3 stride 2 padding 1: stride 4;
+* ``layer1`` .. ``layer4``: 64, 128, 256, 512 planes, BasicBlocks (expansion 1; depth 18 and 34)
+  or Bottlenecks (expansion 4; depth 50, 101, 152), [2, 2, 2, 2], [3, 4, 6, 3], [3, 4, 6, 3],
+  [3, 4, 23, 3], [3, 8, 36, 3] blocks; the first block of layers 2-4 has stride 2 (on the 3x3
+  conv of a Bottleneck: torchvision's "ResNet v1.5"), and the first block of a layer has the
+  1x1 conv + BN projection shortcut when its stride or width changes (``downsample``).
+
+The layers are FPN's C2..C5 at strides 4, 8, 16, 32 (times the input's stride) with 64, 128,
+256, 512 x expansion channels. Writes ``<name>_stem`` and ``<name>_c2`` .. ``<name>_c5``; its
+outputs are C2..C5. The blocks' state-dict keys are torchvision's below the node:
+``layer3.5.conv2.weight`` is ``nodes.<name>_c4.5.conv2.weight``, ``conv1``/``bn1`` are
+``nodes.<name>_stem.0.0``/``.0.1``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from archgraph.lang.values import Bool, PosInt
+from archgraph.patterns import Fragment, Pattern, Scope, register
+from archgraph.patterns.base import Sources
+
+# depth -> (block, expansion, blocks per layer), as torchvision's resnet18 ... resnet152
+DEPTHS: dict[int, tuple[str, int, tuple[int, int, int, int]]] = {
+    18: ("basic", 1, (2, 2, 2, 2)),
+    34: ("basic", 1, (3, 4, 6, 3)),
+    50: ("bottleneck", 4, (3, 4, 6, 3)),
+    101: ("bottleneck", 4, (3, 4, 23, 3)),
+    152: ("bottleneck", 4, (3, 8, 36, 3)),
+}
+PLANES = (64, 128, 256, 512)
+
+
+@register
+class ResNet(Pattern):
+    """torchvision's ResNet without its pooling and fc: a stride-4 stem, then C2..C5 at strides 4-32."""
+
+    use: Literal["resnet"] = "resnet"
+    src: Sources
+    depth: PosInt = Field(50, description="18, 34 (BasicBlock) or 50, 101, 152 (Bottleneck)")
+    output: Bool = Field(False, description="mark C2..C5 as outputs of the network")
+
+    @field_validator("depth")
+    @classmethod
+    def _known_depth(cls, depth: int) -> int:
+        if depth not in DEPTHS:
+            raise ValueError(f"depth must be one of {', '.join(map(str, DEPTHS))}, got {depth}")
+        return depth
+
+    def expand(self, scope: Scope) -> Fragment:
+        out = Fragment()
+        inputs = scope.resolve(self.src)
+        if len(inputs) != 1:
+            scope.fail(f"a ResNet reads one input, got {len(inputs)}", "from")
+        block, expansion, layers = DEPTHS[self.depth]
+        src = inputs[0]
+        stride = src.stride * 4
+        stem = [
+            {"block": "conv", "channels": 64, "kernel": 7, "stride": 2, "padding": 3},
+            {"block": "maxpool", "kernel": 3, "stride": 2, "padding": 1},
+        ]
+        prev = out.node(name=f"{self.name}_stem", stride=stride, channels=64, body=stem)
+        out.edge(src.name, prev)
+        for k, (planes, blocks) in enumerate(zip(PLANES, layers)):
+            width, first = planes * expansion, 1 if k == 0 else 2
+            stride *= first
+            body = [{"block": block, "channels": width, **({"stride": first} if first > 1 else {})}]
+            if blocks > 1:
+                body.append({"block": block, "channels": width, **({"repeat": blocks - 1} if blocks > 2 else {})})
+            name = out.node(name=f"{self.name}_c{k + 2}", stride=stride, channels=width, body=body,
+                            output=True if self.output else None)
+            out.edge(prev, name)
+            out.outputs.append(name)
+            prev = name
+        return out
