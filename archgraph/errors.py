@@ -40,7 +40,7 @@ class SpecError(Exception):
         text = f"{self.loc}: error: {self.message}"
         if self.hint:
             text += f" (hint: {self.hint})"
-        return text
+        return printable(text)
 
 
 class SpecErrors(SpecError):
@@ -56,6 +56,20 @@ class SpecErrors(SpecError):
 
     def __iter__(self):
         return iter(self.errors)
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: line breaks, tabs and other unprintable characters (which a spec's keys and
+    values may hold) written as escapes, so that every problem stays one line of output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def shorten(text: object, limit: int = 60) -> str:
+    """``text`` for quoting in a message: cut to ``limit`` characters with '...' if it is longer."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def raise_all(errors: Sequence[SpecError]) -> None:

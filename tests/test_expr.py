@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from archgraph.errors import Loc, SpecError
 from archgraph.lang.expr import evaluate, names_used
+from tests.conftest import examples
 
 NAMES = {"width": 32, "widths": [16, 32, 64], "name": "hr", "ratio": 1.5, "flag": True}
 AT = Loc("net.yaml", 7, 9)
@@ -172,7 +173,7 @@ def test_names_used():
 
 # --- property tests ---------------------------------------------------------
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.one_of(st.text(max_size=40), st.text(alphabet="0123456789+-*/%()[]<>=!., 'wdthiflnotrmaxbs_", max_size=40)))
 def test_random_text_only_raises_spec_error(text):
     try:
@@ -224,7 +225,7 @@ def _out_of_bounds(node: ast.expr) -> bool:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.recursive(_leaf, _extend, max_leaves=12))
 def test_arithmetic_matches_python(text):
     tree = ast.parse(text, mode="eval").body

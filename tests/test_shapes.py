@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import archgraph
 from archgraph.errors import SpecError
 from archgraph.ir import infer
+from tests.conftest import examples
 
 STRIDES = [2, 4, 8, 16]
 
@@ -134,7 +135,7 @@ def _check(graph, module, size, device="cpu"):
     return shapes
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25, 500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=multires_specs(), h=st.integers(17, 70), w=st.integers(17, 70))
 def test_inference_agrees_with_torch_on_random_graphs(data, h, w):
     graph = archgraph.load(data)  # the generator writes only valid graphs

@@ -362,6 +362,8 @@ def _valid(schema: dict, value, root: dict) -> bool:
             ok = all(_valid(s, value, root) for s in arg)
         elif key == "minimum":
             ok = not isinstance(value, (int, float)) or isinstance(value, bool) or value >= arg
+        elif key == "maximum":
+            ok = not isinstance(value, (int, float)) or isinstance(value, bool) or value <= arg
         elif key == "maxLength":
             ok = not isinstance(value, str) or len(value) <= arg
         elif key == "pattern":
@@ -484,8 +486,8 @@ def test_schema_unions_cover_every_registered_op_block_and_pattern():
     assert set(node["required"]) == {"name", "stride", "channels"}
     assert set(node["properties"]) == {"name", "stride", "channels", "from", "merge", "act", "output", "when",
                                        "doc", "body"}
-    # numeric fields take an integer >= 1 or an expression
-    assert {"minimum": 1, "type": "integer"} in node["properties"]["channels"]["anyOf"]
+    # numeric fields take an integer from 1 to 65536 or an expression
+    assert {"minimum": 1, "maximum": 65536, "type": "integer"} in node["properties"]["channels"]["anyOf"]
     assert any(s.get("type") == "string" for s in node["properties"]["channels"]["anyOf"])
     # every edge op has its endpoints
     assert all({"from", "to"} <= set(m["required"]) for m in edges)

@@ -149,7 +149,11 @@ class _Evaluator:
 
     def _Name(self, node: ast.Name) -> Any:
         if node.id not in self.names:
-            raise self.error(f"unknown parameter '{node.id}'", did_you_mean(node.id, self.names))
+            word = {"true": "true", "yes": "true", "on": "true", "false": "false", "no": "false", "off": "false",
+                    "null": "null"}.get(node.id.lower())
+            hint = (f"a quoted '{node.id}' is an expression: write {word} without quotes" if word
+                    else did_you_mean(node.id, self.names))
+            raise self.error(f"unknown parameter '{node.id}'", hint)
         return self.names[node.id]
 
     def _BinOp(self, node: ast.BinOp) -> Any:

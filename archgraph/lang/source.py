@@ -9,9 +9,11 @@ downstream has to defend against hostile input such as alias bombs.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -25,7 +27,7 @@ from yaml.reader import Reader, ReaderError
 from yaml.resolver import BaseResolver, Resolver
 from yaml.scanner import Scanner
 
-from archgraph.errors import Loc, SpecError, did_you_mean
+from archgraph.errors import Loc, SpecError, did_you_mean, shorten
 
 MAX_BYTES = 4 * 1024 * 1024  # largest spec file accepted
 MAX_DEPTH = 64  # deepest nesting of lists/mappings
@@ -115,7 +117,7 @@ def loads(text: str | bytes, file: str = "<spec>", fmt: str = "yaml") -> Source:
     if fmt not in ("yaml", "json"):
         raise ValueError(f"unknown spec format {fmt!r}")
     if len(text) > MAX_BYTES:
-        raise SpecError(f"spec is too large (over {MAX_BYTES // 2**20} MiB)", Loc(file))
+        raise SpecError(f"spec is too large (over {MAX_BYTES // 2**20} MiB)", Loc(file, 1, 1))
     if isinstance(text, (bytes, bytearray)):
         text = _decode(bytes(text), file)
     text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark is not content
@@ -175,6 +177,7 @@ class _Loader(Reader, Scanner, Parser, Composer, _Resolver):
             # A shallow copy shares the anchored contents but points at the alias itself.
             node = copy.copy(super().compose_node(parent, index))
             node.start_mark, node.end_mark = event.start_mark, event.end_mark
+            node.alias = True  # type: ignore[attr-defined]  # for _Builder: where an expansion started
             return node
         if not isinstance(event, CollectionStartEvent):
             return super().compose_node(parent, index)
@@ -202,9 +205,9 @@ def _compose(text: str, file: str) -> Node | None:
     except yaml.MarkedYAMLError as e:
         raise _syntax_error(e, file) from None
     except yaml.YAMLError as e:
-        raise SpecError(f"invalid YAML: {e}", Loc(file)) from None
+        raise SpecError(f"invalid YAML: {e}", Loc(file, 1, 1)) from None
     except RecursionError:
-        raise _too_deep(Loc(file)) from None
+        raise _too_deep(Loc(file, 1, 1)) from None
     finally:
         loader.dispose()
 
@@ -219,7 +222,7 @@ def _syntax_error(e: yaml.MarkedYAMLError, file: str) -> SpecError:
         hint = f"{e.context} that starts at line {e.context_mark.line + 1}"
     elif "mapping values are not allowed" in problem:
         hint = "is there an unquoted ':' in a value? quote the value"
-    return SpecError(f"invalid YAML: {problem}", _loc(file, mark) if mark else Loc(file), hint)
+    return SpecError(f"invalid YAML: {problem}", _loc(file, mark) if mark else Loc(file, 1, 1), hint)
 
 
 class _Pairs(list):
@@ -231,31 +234,37 @@ class _Builder:
 
     def __init__(self, file: str):
         self.file, self.count = file, 0
+        self.alias: Node | None = None  # the outermost alias being expanded, if any
 
     def from_yaml(self, text: str) -> tuple[Any, _Pos]:
         node = _compose(text, self.file)
         if node is None or (node.tag == _TAG + "null" and node.value == ""):
-            raise SpecError("spec is empty", Loc(self.file))
+            raise SpecError("spec is empty", Loc(self.file, 1, 1))
         return self.yaml_value(node, 1)
 
     def from_json(self, text: str) -> tuple[Any, _Pos]:
         if not text.strip():
-            raise SpecError("spec is empty", Loc(self.file))
+            raise SpecError("spec is empty", Loc(self.file, 1, 1))
         try:
             raw = json.loads(text, object_pairs_hook=_Pairs)
         except json.JSONDecodeError as e:
-            raise SpecError(f"invalid JSON: {e.msg}", Loc(self.file, e.lineno, e.colno)) from None
+            before = text[: e.pos].rstrip()
+            hint = "JSON allows no comma after the last item" if before.endswith(",") and e.msg in (
+                "Expecting value", "Expecting property name enclosed in double quotes") else None
+            raise SpecError(f"invalid JSON: {e.msg}", Loc(self.file, e.lineno, e.colno), hint) from None
         except RecursionError:
-            raise _too_deep(Loc(self.file)) from None
+            raise _too_deep(Loc(self.file, 1, 1)) from None
         except ValueError as e:  # e.g. an integer with too many digits
-            raise SpecError(f"invalid JSON: {e}", Loc(self.file)) from None
-        try:  # JSON is YAML as far as positions go; without them we still have the data
-            node = _compose(text, self.file)
-        except SpecError:
-            node = None
-        return self.json_value(raw, node, 1)
+            raise SpecError(f"invalid JSON: {e}", Loc(self.file, 1, 1)) from None
+        return self.json_value(raw, _json_nodes(text), 1)
 
     def yaml_value(self, node: Node, depth: int) -> tuple[Any, _Pos]:
+        if getattr(node, "alias", False) and self.alias is None:
+            self.alias = node
+            try:
+                return self.yaml_value(node, depth)
+            finally:
+                self.alias = None
         pos = self._enter(node, depth, not isinstance(node, ScalarNode))
         if isinstance(node, ScalarNode) and node.tag in _SCALARS:
             return self._scalar(node), pos
@@ -305,8 +314,8 @@ class _Builder:
         pos = _Pos(*_mark(node)) if node is not None else _Pos(0, 0)
         self.count += 1
         if self.count > MAX_NODES:
-            raise SpecError(f"spec is too large: more than {MAX_NODES} values after expanding aliases", self._loc(node),
-                            "is an alias (*name) used many times over?")
+            raise SpecError(f"spec is too large: more than {MAX_NODES:,} values after expanding aliases",
+                            self._loc(self.alias or node), "is an alias (*name) used many times over?")
         if collection and depth > MAX_DEPTH:
             raise _too_deep(self._loc(node))
         return pos
@@ -332,8 +341,8 @@ class _Builder:
         assert isinstance(pos.kids, dict)
         if key in pos.kids:
             first = pos.kids[key].key
-            hint = f"'{key}' is first defined at line {first[0]}" if first else "keys must be unique"
-            raise SpecError(f"duplicate key '{key}'", self._loc(key_node), hint)
+            hint = f"'{shorten(key)}' is first defined at line {first[0]}" if first else "keys must be unique"
+            raise SpecError(f"duplicate key '{shorten(key)}'", self._loc(key_node), hint)
 
     def _scalar(self, node: ScalarNode) -> Any:
         if node.tag == _STR:
@@ -347,6 +356,71 @@ class _Builder:
 
     def _loc(self, node: Node | None) -> Loc:
         return Loc(self.file, *_mark(node)) if node is not None else Loc(self.file)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_JSON_TOKEN = re.compile(r"-?Infinity|NaN|true|false|null|-?[0-9][0-9.eE+-]*")
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+
+
+def _json_nodes(text: str) -> Node:
+    """The position of every value and key of JSON ``text`` (which json.loads accepted), as YAML nodes.
+
+    Only positions are kept (json.loads has the values): ``json_value`` walks these beside them.
+    Not YAML's own parser, which refuses some valid JSON (a DEL character, keys over 1024
+    characters) and would leave such a file without any position. Collections deeper than the
+    nesting bound are skipped (``json_value`` stops there).
+    """
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def mark(at: int) -> yaml.Mark:
+        line = bisect.bisect_right(starts, at) - 1
+        return yaml.Mark("", at, line, at - starts[line], None, None)
+
+    def space(at: int) -> int:
+        return _JSON_SPACE.match(text, at).end()  # type: ignore[union-attr]
+
+    def skip(at: int) -> int:  # past the collection opening at ``at``, without nodes
+        level = 0
+        while True:
+            c = text[at]
+            if c == '"':
+                at = _JSON_STRING.match(text, at).end()  # type: ignore[union-attr]
+                continue
+            level += (c in "[{") - (c in "]}")
+            at += 1
+            if not level:
+                return at
+
+    def value(at: int, depth: int) -> tuple[Node, int]:
+        at = space(at)
+        start, c = mark(at), text[at]
+        if c in "[{" and depth > MAX_DEPTH + 1:
+            return ScalarNode(_STR, "", start, start), skip(at)
+        if c == "{":
+            pairs: list[tuple[Node, Node]] = []
+            at = space(at + 1)
+            while text[at] != "}":
+                key_at = space(at)
+                at = space(_JSON_STRING.match(text, key_at).end())  # type: ignore[union-attr]  # then ':'
+                item, at = value(at + 1, depth + 1)
+                pairs.append((ScalarNode(_STR, "", mark(key_at), mark(key_at)), item))
+                at = space(at)
+                at = space(at + 1) if text[at] == "," else at
+            return MappingNode(_MAP, pairs, start, start), at + 1
+        if c == "[":
+            items: list[Node] = []
+            at = space(at + 1)
+            while text[at] != "]":
+                item, at = value(at, depth + 1)
+                items.append(item)
+                at = space(at)
+                at = space(at + 1) if text[at] == "," else at
+            return SequenceNode(_SEQ, items, start, start), at + 1
+        end = (_JSON_STRING if c == '"' else _JSON_TOKEN).match(text, at).end()  # type: ignore[union-attr]
+        return ScalarNode(_STR, "", start, start), end
+
+    return value(0, 1)[0]
 
 
 def _mark(node: Node) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from archgraph.errors import SpecError
 from archgraph.lang import expr
+from archgraph.limits import MAX_VALUE
 
 
 def _evaluate(value: Any, info: ValidationInfo) -> Any:
@@ -45,15 +46,43 @@ def _expr_schema(literal: dict) -> WithJsonSchema:
 
 Evaluated = BeforeValidator(_evaluate)
 
-Int = Annotated[int, Evaluated, _expr_schema({"type": "integer"})]
-PosInt = Annotated[int, Evaluated, Field(ge=1), _expr_schema({"type": "integer", "minimum": 1})]
-NonNegInt = Annotated[int, Evaluated, Field(ge=0), _expr_schema({"type": "integer", "minimum": 0})]
+
+def _not_bool(value: Any) -> Any:
+    """Integers only: pydantic would take ``true`` as 1 (the expression is evaluated first)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "not an integer")
+    return value
+
+
+NotBool = BeforeValidator(_not_bool)  # listed before Evaluated: before-validators run last to first
+
+
+def _within(low: int) -> AfterValidator:
+    """``low <= value <= MAX_VALUE``; the error carries the value, which an expression computed."""
+
+    def check(value: int) -> int:
+        if value < low:
+            raise PydanticCustomError("greater_than_equal", "too small", {"ge": low, "value": value})
+        if value > MAX_VALUE:
+            raise PydanticCustomError("less_than_equal", "too large", {"le": MAX_VALUE, "value": value})
+        return value
+
+    return AfterValidator(check)
+
+
+# every count and size a spec writes is at most MAX_VALUE (2**16): channels, strides, kernels, repeats, ...
+_POSITIVE = {"type": "integer", "minimum": 1, "maximum": MAX_VALUE}
+
+Int = Annotated[int, NotBool, Evaluated, _expr_schema({"type": "integer"})]
+PosInt = Annotated[int, NotBool, Evaluated, _within(1), _expr_schema(_POSITIVE)]
+NonNegInt = Annotated[int, NotBool, Evaluated, _within(0),
+                      _expr_schema({"type": "integer", "minimum": 0, "maximum": MAX_VALUE})]
 Float = Annotated[float, Evaluated, _expr_schema({"type": "number"})]
 Bool = Annotated[bool, Evaluated, _expr_schema({"type": "boolean"})]
 PosIntList = Annotated[
-    list[Annotated[int, Field(ge=1)]],
+    list[Annotated[int, NotBool, _within(1)]],
     Evaluated,
-    _expr_schema({"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPRESSION]}}),
+    _expr_schema({"type": "array", "items": {"anyOf": [_POSITIVE, _EXPRESSION]}}),
 ]
 
 
@@ -104,7 +133,7 @@ Size = Annotated[
     tuple[PosInt, PosInt],
     Evaluated,
     WithJsonSchema({"anyOf": [{"type": "array", "minItems": 2, "maxItems": 2,
-                               "items": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPRESSION]}},
+                               "items": {"anyOf": [_POSITIVE, _EXPRESSION]}},
                               _EXPRESSION]}),
 ]
 

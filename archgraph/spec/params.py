@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from archgraph.errors import Loc, SpecError, did_you_mean, raise_all
+from archgraph.errors import Loc, SpecError, did_you_mean, raise_all, shorten
 from archgraph.lang.source import Source
 from archgraph.spec.errors import spec_errors
 from archgraph.lang.values import Name
@@ -20,7 +20,7 @@ def parse_override(text: str, where: Loc = Loc("<command line>")) -> tuple[str, 
     """``'width=48'`` -> ``('width', 48)``; the value is read as a YAML scalar."""
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
-        raise SpecError(f"--set expects NAME=VALUE, got {text!r}", where, "for example --set width=48")
+        raise SpecError(f"--set expects NAME=VALUE, got {shorten(text)!r}", where, "for example --set width=48")
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError:
@@ -50,19 +50,19 @@ def resolve(source: Source, overrides: Mapping[str, Any], where: Loc = Loc("<par
     for name, value in overrides.items():
         if name not in values:
             hint = did_you_mean(name, values) or (f"parameters: {', '.join(values)}" if values else "it has none")
-            errors.append(SpecError(f"unknown parameter '{name}' for {source.file}", where, hint))
+            errors.append(SpecError(f"unknown parameter '{shorten(name)}' for {source.file}", where, hint))
             continue
         default = values[name]
         if isinstance(default, bool) != isinstance(value, bool) or (
             not isinstance(value, type(default)) and not (isinstance(default, float) and isinstance(value, int))
         ):
             kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}[type(default)]
-            errors.append(SpecError(f"parameter '{name}' takes {kind}, got {value!r}", where))
+            errors.append(SpecError(f"parameter '{name}' takes {kind}, got {shorten(repr(value))}", where))
             continue
         allowed = choices[name]
         if allowed is not None and value not in allowed:
             hint = did_you_mean(str(value), [str(c) for c in allowed]) or f"choices: {allowed}"
-            errors.append(SpecError(f"parameter '{name}' cannot be {value!r}", where, hint))
+            errors.append(SpecError(f"parameter '{name}' cannot be {shorten(repr(value))}", where, hint))
             continue
         values[name] = value
     raise_all(errors)
