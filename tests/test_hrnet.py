@@ -12,7 +12,7 @@ import torch
 
 import archgraph
 from archgraph.ir import infer
-from tests.hrnet_keys import official_to_archgraph
+from archgraph.weights.hrnet import hrnet_official
 from tests.reference import hrnet_official as official
 
 SPEC = "specs/hrnet.yaml"
@@ -66,9 +66,9 @@ def test_same_outputs_as_the_official_code_for_the_same_weights(head, size):
     torch.manual_seed(0)
     theirs = OFFICIAL[head](18).eval()
     _randomize(theirs, seed=1)
-    ours = archgraph.build(SPEC, width=18, head=head).eval()
-    modules = {2: 1, 3: 4, 4: 3}
-    mapped = {official_to_archgraph(k, head, modules): v for k, v in theirs.state_dict().items()}
+    graph = archgraph.load(SPEC, width=18, head=head)
+    ours = archgraph.build(graph).eval()
+    mapped = {hrnet_official(k, graph): v for k, v in theirs.state_dict().items()}
     ours.load_state_dict(mapped, strict=True)
     x = torch.randn(2, 3, *size)
     with torch.no_grad():

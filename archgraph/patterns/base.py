@@ -15,6 +15,7 @@ from typing import Annotated, Any, Callable, ClassVar, Optional
 from pydantic import ConfigDict, Field
 
 from archgraph.lang.values import Bool
+from archgraph.limits import charge
 from archgraph.ops.base import Documented
 from archgraph.lang import values
 from archgraph.lang.values import Name, require_tag
@@ -44,10 +45,12 @@ class Fragment:
     outputs: list[str] = field(default_factory=list)
 
     def node(self, **fields: Any) -> str:
+        charge("nodes")  # against the expansion's limits, so that a huge count stops early
         self.nodes.append({k: v for k, v in fields.items() if v is not None})
         return fields["name"]
 
     def edge(self, src: str, dst: str, op: str = "identity", **params: Any) -> None:
+        charge("edges")
         self.edges.append({"from": src, "to": dst, "op": op, **params})
 
 

@@ -16,6 +16,13 @@ The layers are FPN's C2..C5 at strides 4, 8, 16, 32 (times the input's stride) w
 outputs are C2..C5. The blocks' state-dict keys are torchvision's below the node:
 ``layer3.5.conv2.weight`` is ``nodes.<name>_c4.5.conv2.weight``, ``conv1``/``bn1`` are
 ``nodes.<name>_stem.0.0``/``.0.1``.
+
+``stem: deep`` replaces the 7x7 conv by three 3x3 convs + BN + ReLU (64 stride 2, 64, 128), the
+"deep stem" of ResNet-C (He et al., "Bag of Tricks for Image Classification with Convolutional
+Neural Networks", CVPR 2019) that SFNet's and AlignSeg's backbones use (lxtGH/SFSegNets
+``network/resnet_d.py``: ``conv1`` = 3x3 s2 64, 3x3 64, 3x3 128, then ``bn1``): the stem is then
+128 wide, and ``layer1``'s first block gets a projection shortcut from 128 channels (ResNet-18/34
+too). Its convs are ``nodes.<name>_stem.0.0``, ``.1.0`` and ``.2.0``, each with its BN at ``.1``.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from archgraph.lang.values import Bool, PosInt
+from archgraph.lang.values import Bool, Choice, PosInt
 from archgraph.patterns import Fragment, Pattern, Scope, register
 from archgraph.patterns.base import Sources
 
@@ -47,6 +54,9 @@ class ResNet(Pattern):
     src: Sources
     depth: PosInt = Field(50, description="18, 34 (BasicBlock) or 50, 101, 152 (Bottleneck)")
     output: Bool = Field(False, description="mark C2..C5 as outputs of the network")
+    stem: Choice("torchvision", "deep") = Field(  # type: ignore[valid-type]
+        "torchvision", description="'torchvision': 7x7 conv to 64; 'deep': three 3x3 convs to 128 (ResNet-C)"
+    )
 
     @field_validator("depth")
     @classmethod
@@ -63,11 +73,14 @@ class ResNet(Pattern):
         block, expansion, layers = DEPTHS[self.depth]
         src = inputs[0]
         stride = src.stride * 4
-        stem = [
-            {"block": "conv", "channels": 64, "kernel": 7, "stride": 2, "padding": 3},
-            {"block": "maxpool", "kernel": 3, "stride": 2, "padding": 1},
-        ]
-        prev = out.node(name=f"{self.name}_stem", stride=stride, channels=64, body=stem)
+        pool = {"block": "maxpool", "kernel": 3, "stride": 2, "padding": 1}
+        if self.stem == "deep":
+            stem = [{"block": "conv", "channels": 64, "stride": 2}, {"block": "conv", "channels": 64},
+                    {"block": "conv", "channels": 128}, pool]
+        else:
+            stem = [{"block": "conv", "channels": 64, "kernel": 7, "stride": 2, "padding": 3}, pool]
+        stem_width = stem[-2]["channels"]
+        prev = out.node(name=f"{self.name}_stem", stride=stride, channels=stem_width, body=stem)
         out.edge(src.name, prev)
         for k, (planes, blocks) in enumerate(zip(PLANES, layers)):
             width, first = planes * expansion, 1 if k == 0 else 2
