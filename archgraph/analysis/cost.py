@@ -149,6 +149,9 @@ _FVCORE_NOTES = {
     "upsample_bilinear": "aten::upsample_bilinear2d: 4 per output element",
     "global_pool": "aten::adaptive_avg_pool2d: 1 per input element",
     "max_pool": "aten::max_pool2d: not handled (reported as unsupported), so 0",
+    "grid_sample": "aten::grid_sampler: 4 per output element (fvcore assumes bilinear); the grid's own "
+                   "arithmetic (aten::add, aten::div, linspace) is unsupported, so 0",
+    "leaky_relu": "aten::leaky_relu: not handled (reported as unsupported), so 0",
 }
 
 CONVENTIONS: dict[str, Convention] = {
@@ -158,7 +161,8 @@ CONVENTIONS: dict[str, Convention] = {
             "fvcore",
             "fvcore.nn.FlopCountAnalysis(model, x).total() for the module archgraph builds (eval mode); "
             "one multiply-add = 1",
-            _row(conv_mac=1, linear_mac=1, bn=2, upsample_nearest=1, upsample_bilinear=4, global_pool=1),
+            _row(conv_mac=1, linear_mac=1, bn=2, upsample_nearest=1, upsample_bilinear=4, global_pool=1,
+                 grid_sample=4),
             _FVCORE_NOTES,
             training={"bn": 5},
             unit="FLOPs (fvcore)",
@@ -175,7 +179,7 @@ CONVENTIONS: dict[str, Convention] = {
             "flops",
             "every arithmetic operation of inference: 2 per multiply-accumulate plus the elementwise work",
             _row(conv_mac=2, conv_bias=1, linear_mac=2, linear_bias=1, bn=2, relu=1, add=1,
-                 upsample_bilinear=7, global_pool=1, max_pool=1),
+                 upsample_bilinear=7, global_pool=1, max_pool=1, grid_sample=7, leaky_relu=2),
             {
                 "conv_mac": "a multiply and an add",
                 "conv_bias": "one add per output element",
@@ -186,8 +190,13 @@ CONVENTIONS: dict[str, Convention] = {
                 "add": "one add per element of each two-input sum (a k-input sum: k-1)",
                 "upsample_nearest": "a copy: no arithmetic",
                 "upsample_bilinear": "a 2x2 weighted sum per output element: 4 multiplies + 3 adds",
-                "global_pool": "HxW-1 adds and 1 divide per channel: 1 per input element",
+                "global_pool": "HxW-1 adds and 1 divide per channel: 1 per input element (adaptive pooling "
+                               "to b x b bins: the same when b divides H and W; otherwise its windows overlap "
+                               "and this slightly undercounts)",
                 "max_pool": "one max(a, b) per comparison: kernel area - 1 per output element",
+                "grid_sample": "a 2x2 weighted sum per output element, as bilinear upsampling: 7 (the "
+                               "grid's 2 per grid element, the base grid plus flow / size, is left out)",
+                "leaky_relu": "a multiply and a max per element: 2",
             },
             unit="FLOPs",
         ),
@@ -332,6 +341,7 @@ def profile(graph: ArchGraph, size: tuple[int, int] | None = None, batch: int = 
     shapes = shapes or infer(graph, size)
     scale = batch * DTYPE_BYTES[dtype]  # elements per sample -> bytes for the batch
     replay = _Replay(graph, shapes)
+    replay.root.memory.item_bytes = DTYPE_BYTES[dtype]  # for scratch tensors of other dtypes (Tally.transient)
     replay.run()
 
     def cost(t: Tally, out: Value | None) -> Cost:
@@ -411,15 +421,15 @@ class _Replay:
         refs: dict[int, int] = {id(x): 1}  # env names per tensor (a pass-through node aliases its source)
         last_use = {}
         for i, name in enumerate(graph.order):
-            for edge in graph.in_edges(name):
-                last_use[edge.src] = i
+            for src in graph.reads(name):  # in-edges' sources and guides
+                last_use[src] = i
         outputs = set(graph.outputs)
         for i, name in enumerate(graph.order):
             memory.where = name
             y = self._step(name, env)
             env[name] = y
             refs[id(y)] = refs.get(id(y), 0) + 1
-            for src in dict.fromkeys(e.src for e in graph.in_edges(name)):
+            for src in graph.reads(name):
                 if last_use[src] == i and src not in outputs:
                     gone = env.pop(src)
                     refs[id(gone)] -= 1
@@ -438,10 +448,14 @@ class _Replay:
             edge = edges[k]
             src = env[edge.src]
             alias = Value(src.channels, src.hw, owned=False)  # the edge must not free a node's tensor
+            guide = {}
+            if edge.guide is not None:  # a guided edge also reads its guide's tensor (never frees it)
+                g = env[edge.guide]
+                guide = {"guide": Value(g.channels, g.hw, owned=False)}
             t = root.child()
             try:
                 out = edge.op.cost(t, alias, graph.edge_channels(edge)[1], graph.stride(edge.src), arrival,
-                                   _hw(shapes.edges[(edge.src, name)]))
+                                   _hw(shapes.edges[(edge.src, name)]), **guide)
             except NotImplementedError as error:
                 raise _uncounted(error, edge.origin.loc("op") if edge.origin else None) from None
             self._check(out, shapes.edges[(edge.src, name)].dims, f"edge {edge.label}")

@@ -31,7 +31,8 @@ FVCORE_OPS: dict[str, str] = {  # fvcore's operator name -> the static work term
     "batch_norm": "bn",
     "upsample_nearest2d": "upsample_nearest",
     "upsample_bilinear2d": "upsample_bilinear",
-    "adaptive_avg_pool2d": "global_pool",  # GlobalAvgPool: F.adaptive_avg_pool2d(x, 1)
+    "adaptive_avg_pool2d": "global_pool",  # GlobalAvgPool: F.adaptive_avg_pool2d(x, 1); block ppm's bins
+    "grid_sampler": "grid_sample",  # op flow_warp: F.grid_sample
 }
 FLOP_COUNTER_OPS: dict[str, tuple[str, int]] = {
     "aten.convolution": ("conv_mac", 2),
@@ -141,9 +142,11 @@ _UNITS = {
     "linear_bias": "bias adds", "bn": "BN elements", "relu": "ReLU elements", "add": "element adds",
     "upsample_nearest": "nearest-upsampled elements", "upsample_bilinear": "bilinear output elements",
     "global_pool": "pooled input elements", "max_pool": "max-pool comparisons",
+    "grid_sample": "grid-sampled output elements", "leaky_relu": "leaky ReLU elements",
 }
 _ATEN = {"relu": "aten::relu/relu_ (ignored)", "add": "aten::add/add_ (unsupported)",
-         "conv_bias": "conv bias", "linear_bias": "linear bias", "max_pool": "aten::max_pool2d (unsupported)"}
+         "conv_bias": "conv bias", "linear_bias": "linear bias", "max_pool": "aten::max_pool2d (unsupported)",
+         "leaky_relu": "aten::leaky_relu/leaky_relu_ (unsupported)"}
 
 
 def _ignored(conv, training: bool, total: Cost, skipped: dict[str, int]) -> dict[str, str]:
@@ -151,7 +154,8 @@ def _ignored(conv, training: bool, total: Cost, skipped: dict[str, int]) -> dict
     for term, n in total.work.items():
         if conv.weight(term, training) == 0:
             where = _ATEN.get(term, "")
-            calls = {"add": ("aten::add", "aten::add_"), "max_pool": ("aten::max_pool2d",)}.get(term, ())
+            calls = {"add": ("aten::add", "aten::add_"), "max_pool": ("aten::max_pool2d",),
+                     "leaky_relu": ("aten::leaky_relu", "aten::leaky_relu_")}.get(term, ())
             seen = sum(skipped.get(c, 0) for c in calls)
             out[term] = f"{n:,} {_UNITS[term]}" + (f": {where}" if where else "") + (
                 f", {seen} call(s) skipped" if seen else "")

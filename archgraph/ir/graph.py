@@ -7,6 +7,9 @@ Contract:
   declaration order, merged by ``sum`` or ``concat``;
 * an :class:`Edge` is a fusion op (an :class:`~archgraph.ops.base.EdgeOp`, which
   carries ``src`` and ``dst``) from one node into another's merge;
+* a guided edge (``edge.guide``, e.g. ``op: flow_warp``) also reads one guide node at the
+  target's arrival stride; ``g`` holds the dependency guide -> target (as ``guide=<edge>`` data,
+  unless an edge already joins the two), so topological orders compute the guide first;
 * the network's input is a node too (``graph.input.name``, stride 1, no body);
 * after :func:`archgraph.ir.verify.verify`, ``graph.types[name]`` holds each node's
   arrival stride and merged width, and ``graph.order`` a deterministic
@@ -51,6 +54,11 @@ class Edge:
         return self.op.dst
 
     @property
+    def guide(self) -> str | None:
+        """The extra node a guided edge reads (``op: flow_warp``'s ``guide:``), or None."""
+        return self.op.guide_node
+
+    @property
     def label(self) -> str:
         return f"{self.src} -> {self.dst} ({self.op.tag})"
 
@@ -84,6 +92,10 @@ class ArchGraph:
         for edge in self.edges:
             if edge.src in self.g and edge.dst in self.g and edge.src != edge.dst:
                 self.g.add_edge(edge.src, edge.dst, edge=edge)
+        for edge in self.edges:  # a guide is computed before the edge's target: a dependency, not an edge
+            guide = edge.guide
+            if guide in self.g and edge.dst in self.g and guide != edge.dst and not self.g.has_edge(guide, edge.dst):
+                self.g.add_edge(guide, edge.dst, guide=edge)
 
     @property
     def outputs(self) -> list[str]:
@@ -97,7 +109,28 @@ class ArchGraph:
 
     def in_edges(self, name: str) -> list[Edge]:
         """The edges into ``name``, in declaration order (the order of summation)."""
-        return [edge for edge in self.edges if edge.dst == name]
+        # indexed once per edge list (verification, shape inference, the cost model and the
+        # executor ask for every node's, many times: a scan each was quadratic)
+        cached = self.__dict__.get("_in_edges")  # (the list indexed, its length, the index)
+        if cached is None or cached[0] is not self.edges or cached[1] != len(self.edges):
+            index: dict[str, list[Edge]] = {}
+            for edge in self.edges:
+                index.setdefault(edge.dst, []).append(edge)
+            cached = self.__dict__["_in_edges"] = (self.edges, len(self.edges), index)
+        return list(cached[2].get(name, ()))
+
+    def reads(self, name: str) -> list[str]:
+        """The nodes whose tensors ``name``'s step uses: its in-edges' sources and guides, once each, in order."""
+        used: dict[str, None] = {}
+        for edge in self.in_edges(name):
+            used[edge.src] = None
+            if edge.guide is not None:
+                used[edge.guide] = None
+        return list(used)
+
+    def guide_args(self, edge: Edge) -> dict[str, int]:
+        """``{"c_guide": width}`` for a guided edge (the keyword its op's build/emit take), else ``{}``."""
+        return {} if edge.guide is None else {"c_guide": self.channels(edge.guide)}
 
     def edge_channels(self, edge: Edge) -> tuple[int, int]:
         """(width in, width out) of an edge: out is the source's, or the target's merge width."""

@@ -51,7 +51,10 @@ def infer(graph: ArchGraph, size: tuple[int, int] | None = None) -> Shapes:
         incoming = graph.in_edges(name)
         sizes = {}
         for edge in incoming:
-            if not edge.op.adopts_size:
+            if edge.guide is not None:  # a guided edge arrives at its guide's size (at the arrival stride)
+                guide = nodes[edge.guide]
+                sizes[edge.src] = (guide.h, guide.w)
+            elif not edge.op.adopts_size:
                 src = nodes[edge.src]
                 sizes[edge.src] = edge.op.out_hw((src.h, src.w), graph.stride(edge.src), arrival)
         if len(set(sizes.values())) > 1:

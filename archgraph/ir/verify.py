@@ -16,6 +16,37 @@ from archgraph.errors import Loc, SpecError, did_you_mean, raise_all
 from archgraph.ir.graph import ArchGraph, Edge, Node, NodeType
 
 
+# Attributes of torch's nn.ModuleDict (torch 2.x, dunders aside), in which the built module keeps its
+# node and edge modules by node name: a node called ``items`` or ``training`` cannot be a key there,
+# and ``self.nodes.items`` in generated source would be the method. tests/test_robustness.py checks
+# this list against the installed torch.
+MODULE_ATTRIBUTES = frozenset({
+    'T_destination', '_apply', '_backward_hooks', '_backward_pre_hooks', '_buffers', '_call_impl',
+    '_compiled_call_impl', '_forward_hooks', '_forward_hooks_always_called', '_forward_hooks_with_kwargs',
+    '_forward_pre_hooks', '_forward_pre_hooks_with_kwargs', '_get_backward_hooks', '_get_backward_pre_hooks',
+    '_get_name', '_is_full_backward_hook', '_load_from_state_dict', '_load_state_dict_post_hooks',
+    '_load_state_dict_pre_hooks', '_maybe_warn_non_full_backward_hook', '_modules', '_named_members',
+    '_non_persistent_buffers_set', '_parameters', '_register_load_state_dict_pre_hook',
+    '_register_state_dict_hook', '_replicate_for_data_parallel', '_save_to_state_dict', '_slow_forward',
+    '_state_dict_hooks', '_state_dict_pre_hooks', '_version', '_wrapped_call_impl', 'add_module', 'apply',
+    'bfloat16', 'buffers', 'call_super_init', 'children', 'clear', 'compile', 'cpu', 'cuda', 'double',
+    'dump_patches', 'eval', 'extra_repr', 'float', 'forward', 'get_buffer', 'get_extra_state', 'get_parameter',
+    'get_submodule', 'half', 'ipu', 'items', 'keys', 'load_state_dict', 'modules', 'mtia', 'named_buffers',
+    'named_children', 'named_modules', 'named_parameters', 'parameters', 'pop', 'register_backward_hook',
+    'register_buffer', 'register_forward_hook', 'register_forward_pre_hook', 'register_full_backward_hook',
+    'register_full_backward_pre_hook', 'register_load_state_dict_post_hook',
+    'register_load_state_dict_pre_hook', 'register_module', 'register_parameter',
+    'register_state_dict_post_hook', 'register_state_dict_pre_hook', 'requires_grad_', 'set_extra_state',
+    'set_submodule', 'share_memory', 'state_dict', 'to', 'to_empty', 'train', 'training', 'type', 'update',
+    'values', 'xpu', 'zero_grad',
+})
+
+
+def reserved_name(name: str) -> bool:
+    """A name the built module cannot key a submodule by (see :data:`MODULE_ATTRIBUTES`)."""
+    return name in MODULE_ATTRIBUTES or (name.startswith("__") and name.endswith("__"))
+
+
 def verify(graph: ArchGraph) -> ArchGraph:
     """Check ``graph``, fill in ``graph.types`` and ``graph.order``; raise every problem found."""
     errors = _structure(graph)
@@ -41,6 +72,14 @@ def _at(thing: Node | Edge | None, graph: ArchGraph, *field: str) -> Loc:
 def _structure(graph: ArchGraph) -> list[_Problem]:
     problems: list[_Problem] = []
     names = [graph.input.name, *graph.nodes]
+    for node in [None, *graph.nodes.values()]:
+        name = node.name if node is not None else graph.input.name
+        if reserved_name(name):
+            what = "node" if node is not None else "input"
+            problems.append(_Problem(f"{what} name '{name}' is reserved: torch's nn.ModuleDict, which holds the "
+                                     f"built module's nodes, has an attribute '{name}'",
+                                     _at(node, graph, "name"), f"rename it, e.g. '{name.strip('_')}_node'",
+                                     fatal=True))
     for node in graph.duplicates:
         first = graph.nodes.get(node.name)
         where = f"line {_at(first, graph).line}" if first else "the input"
@@ -55,6 +94,14 @@ def _structure(graph: ArchGraph) -> list[_Problem]:
                                          did_you_mean(name, names), fatal=True))
         if edge.src == edge.dst:
             problems.append(_Problem(f"edge {edge.label} is a self-loop", _at(edge, graph), fatal=True))
+        if edge.guide is not None:  # a guided edge's extra input, checked like its 'from'
+            if edge.guide not in graph.g:
+                problems.append(_Problem(f"edge {edge.label}: unknown guide node '{edge.guide}'",
+                                         _at(edge, graph, "guide"), did_you_mean(edge.guide, names), fatal=True))
+            elif edge.guide == edge.dst:
+                problems.append(_Problem(f"edge {edge.label}: the guide is the edge's own target '{edge.dst}'",
+                                         _at(edge, graph, "guide"), "a guide is computed before the target: "
+                                         "name a node at the target's arrival stride", fatal=True))
         if edge.dst == graph.input.name:
             problems.append(_Problem(f"edge {edge.label} feeds the network's input", _at(edge, graph, "to"),
                                      fatal=True))
@@ -67,7 +114,8 @@ def _structure(graph: ArchGraph) -> list[_Problem]:
         if len(component) > 1:
             cycle = nx.find_cycle(graph.g.subgraph(component))
             path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-            last = graph.g.edges[cycle[-1]]["edge"]
+            data = graph.g.edges[cycle[-1]]
+            last = data.get("edge") or data["guide"]  # a guide's dependency has no edge of its own
             problems.append(_Problem(f"cycle: {path}", _at(last, graph), "a network must be acyclic", fatal=True))
     if problems:
         return problems  # reachability is noise until names and cycles are right
@@ -96,8 +144,8 @@ def _types(graph: ArchGraph) -> list[_Problem]:
                    if n != graph.input.name]
     graph.types[graph.input.name] = NodeType(1, graph.input.channels)
     for name in graph.order:
-        if any(edge.src not in graph.types for edge in graph.in_edges(name)):
-            continue  # an input could not be typed: its error is reported already
+        if any(src not in graph.types for src in graph.reads(name)):
+            continue  # an input (or a guide) could not be typed: its error is reported already
         node_type, found = _type_node(graph, graph.nodes[name])
         problems += found
         if node_type is not None:
@@ -125,6 +173,8 @@ def _type_node(graph: ArchGraph, node: Node) -> tuple[NodeType | None, list[_Pro
             if body_stride > 1:
                 hint = f"'{node.name}' is at stride {node.stride} after a body of stride {body_stride}"
             problems.append(_Problem(f"edge {edge.label}: {why}", _at(edge, graph, "op"), hint))
+        if edge.guide is not None:
+            problems += _guide_problems(graph, node, edge, arrival, len(edges) - 1)
     if all(edge.op.adopts_size for edge in edges):
         problems.append(_Problem(f"node '{node.name}': every input takes its size from the node itself",
                                  _at(node, graph, "name"), "at least one input must have a size of its own "
@@ -145,6 +195,21 @@ def _type_node(graph: ArchGraph, node: Node) -> tuple[NodeType | None, list[_Pro
         problems.append(_Problem(f"node '{node.name}' declares {node.channels} channels but {what} {c}",
                                  _at(node, graph, "channels")))
     return NodeType(arrival, merged, vector), problems
+
+
+def _guide_problems(graph: ArchGraph, node: Node, edge: Edge, arrival: int, siblings: int) -> list[_Problem]:
+    """A guided edge's guide: a feature map at the arrival stride, of a width (and among inputs) its op takes."""
+    guide = edge.guide
+    assert guide is not None
+    at = _at(edge, graph, "guide")
+    if graph.types[guide].vector:
+        return [_Problem(f"edge {edge.label}: the guide '{guide}' outputs a vector, not a feature map", at)]
+    if graph.stride(guide) != arrival:
+        return [_Problem(f"edge {edge.label}: the guide must be at the arrival stride {arrival} of "
+                         f"'{node.name}', but '{guide}' is at stride {graph.stride(guide)}", at,
+                         "the guide is the fine map the edge aligns its source to, at the target's resolution")]
+    why = edge.op.guide_error(graph.channels(edge.src), graph.channels(guide), siblings)
+    return [_Problem(f"edge {edge.label}: {why}", at)] if why else []
 
 
 def _merge_width(graph: ArchGraph, node: Node, edges: list[Edge], problems: list[_Problem]) -> int | None:

@@ -44,9 +44,14 @@ class BasicBlock(nn.Module):
         self.downsample = projection(c_in, c_out, stride) if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the official order, one call per line: each intermediate goes as soon as the next exists,
+        # and the shortcut is computed last (peak memory as the official code's)
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
         residual = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
         out += residual
         return self.relu(out)
 
@@ -66,10 +71,16 @@ class Bottleneck(nn.Module):
         self.downsample = projection(c_in, c_out, stride) if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # as BasicBlock: the official order, one call per line, the shortcut last
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
         residual = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
         out += residual
         return self.relu(out)
 
@@ -100,3 +111,182 @@ class GlobalAvgPool(nn.Module):
         # the mean over the whole map, as timm's HRNet head pools (the official code's
         # F.avg_pool2d(x, kernel_size=x.shape[2:]) is the same mean, up to float rounding)
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+class ResidualConvUnit(nn.Module):
+    """RefineNet's RCU: ReLU-conv3x3-ReLU-conv3x3 + identity, no BN (Lin et al., CVPR 2017).
+
+    Names and biases as the PyTorch ports of the released model (thomasjpfan/pytorch_refinenet's
+    ``ResidualConvUnit``; DrSleep/refinenet-pytorch's ``RCUBlock`` calls them ``{i}_conv`` and
+    ``{i}_conv_relu_varout_dimred``): ``conv1`` with bias, ``conv2`` without. The first ReLU is
+    not in place: ``x`` itself is the residual.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1, bias=True)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(F.relu(x))
+        out = self.conv2(F.relu(out, inplace=True))
+        out += x
+        return out
+
+
+class ChainedResidualPool(nn.Sequential):
+    """RefineNet's CRP: [ReLU], then n blocks of 5x5 stride-1 max pooling + conv (no bias), chained,
+    each block's output added to a running sum that starts at the input.
+
+    The convs are ``1_outvar_dimred`` ... ``n_outvar_dimred``, as DrSleep's ``CRPBlock`` names
+    them (light-weight-refinenet and refinenet-pytorch, ``utils/layer_factory.py``); the pooling
+    has no weights and is called as a function. The ReLU is not in place.
+    """
+
+    def __init__(self, channels: int, n: int, kernel: int = 3, relu: bool = True):
+        super().__init__()
+        for i in range(n):
+            conv = nn.Conv2d(channels, channels, kernel, 1, kernel // 2, bias=False)
+            self.add_module(f"{i + 1}_outvar_dimred", conv)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.relu:
+            x = F.relu(x)
+        top = x
+        for conv in self:
+            top = conv(F.max_pool2d(top, 5, 1, 2))
+            x = top + x
+        return x
+
+
+def warp(x: torch.Tensor, flow: torch.Tensor, nx: float, ny: float, align_corners: bool) -> torch.Tensor:
+    """``x`` sampled bilinearly on the base grid over [-1, 1] at ``flow``'s HxW, shifted by flow / (nx, ny).
+
+    Op for op the seeds' ``AlignedModule.flow_warp`` (SFNet; (nx, ny) = (W, H) of the output) and
+    ``CAB.bilinear_interpolate_torch_gridsample`` (AlignSeg; (nx, ny) = (H, W) of the input, in
+    that order), so that outputs match theirs bit for bit. The grid's last axis is (x, y), as
+    ``F.grid_sample`` takes it; flow channel 0 moves along x, channel 1 along y.
+    """
+    n, _, out_h, out_w = flow.shape
+    rows = torch.linspace(-1.0, 1.0, out_h).view(-1, 1).repeat(1, out_w)
+    cols = torch.linspace(-1.0, 1.0, out_w).repeat(out_h, 1)
+    grid = torch.cat((cols.unsqueeze(2), rows.unsqueeze(2)), 2)
+    grid = grid.repeat(n, 1, 1, 1).type_as(x).to(x.device)
+    grid = grid + flow.permute(0, 2, 3, 1) / torch.tensor([[[[nx, ny]]]]).type_as(x).to(x.device)
+    return F.grid_sample(x, grid, align_corners=align_corners)
+
+
+class AlignedModule(nn.Module):
+    """SFNet's flow alignment module (FAM): the coarse map ``x`` warped onto the fine ``guide``'s grid.
+
+    Li et al., "Semantic Flow for Fast and Accurate Scene Parsing", ECCV 2020; ``AlignedModule`` of
+    lxtGH/SFSegNets (``network/nn/operators.py``), whose attribute names it keeps: ``down_h`` and
+    ``down_l`` (1x1 convs, no bias) bring the coarse and the fine map to ``mid`` channels, the
+    coarse one is resized bilinearly (align_corners=True) to the guide's size, and ``flow_make``
+    (3x3, no bias) turns their concatenation into a 2-channel flow that warps the original coarse
+    map. Returns the warped map (``x``'s width, the guide's HxW); the caller adds the guide.
+    ``align_corners`` is grid_sample's: True in the official code, PyTorch's default (False) in
+    the seeds' copy.
+    """
+
+    def __init__(self, c_in: int, c_guide: int, mid: int, align_corners: bool = True):
+        super().__init__()
+        self.down_h = nn.Conv2d(c_in, mid, 1, bias=False)
+        self.down_l = nn.Conv2d(c_guide, mid, 1, bias=False)
+        self.flow_make = nn.Conv2d(mid * 2, 2, 3, padding=1, bias=False)
+        self.align_corners = align_corners
+
+    def forward(self, x: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        h, w = guide.shape[-2:]
+        high = F.interpolate(self.down_h(x), size=(h, w), mode="bilinear", align_corners=True)
+        flow = self.flow_make(torch.cat([high, self.down_l(guide)], 1))
+        return warp(x, flow, float(w), float(h), self.align_corners)
+
+
+class OffsetGenerator(nn.Sequential):
+    """AlignSeg's ``delta_gen``: 1x1 conv (no bias) to ``mid``, BN [+ leaky ReLU], 3x3 conv (no bias) to 2.
+
+    As ``0``, ``1``, ``2``, the official keys. The BN stands for ``inplace_abn``'s ``InPlaceABNSync``,
+    which is BatchNorm followed by its default activation, a leaky ReLU of slope 0.01
+    (``act="leaky_relu"``; ``"none"`` leaves it out).
+    """
+
+    def __init__(self, c_in: int, mid: int, act: str = "leaky_relu"):
+        super().__init__(
+            nn.Conv2d(c_in, mid, 1, bias=False),
+            nn.BatchNorm2d(mid, momentum=BN_MOMENTUM),
+            nn.Conv2d(mid, 2, 3, padding=1, bias=False),
+        )
+        self.leaky = act == "leaky_relu"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self):
+            x = layer(x)
+            if i == 1 and self.leaky:
+                x = F.leaky_relu(x, 0.01, inplace=True)
+        return x
+
+
+class CAB(nn.Module):
+    """AlignSeg's aligned feature aggregation (``CAB``): both maps warped onto the guide's grid, summed.
+
+    Huang et al., "AlignSeg: Feature-Aligned Segmentation Networks", TPAMI 2021; ``CAB`` of
+    speedinghzl/AlignSeg (``networks/alignseg.py``), whose attribute names it keeps. The coarse map
+    ``x`` is resized bilinearly (align_corners=True) to the guide's size and concatenated after
+    the guide; two offset generators ``delta_gen1``/``delta_gen2`` (1x1 conv to ``mid``, BN +
+    activation, 3x3 conv to 2 channels, both convs without bias, the last one zero-initialised)
+    give one offset field per map; each map is warped by its own and the two are summed. ``x``
+    and the guide have the same width, which the output keeps.
+    """
+
+    def __init__(self, channels: int, mid: int, act: str = "leaky_relu", align_corners: bool = False):
+        super().__init__()
+        self.delta_gen1 = OffsetGenerator(channels * 2, mid, act)
+        self.delta_gen2 = OffsetGenerator(channels * 2, mid, act)
+        self.delta_gen1[2].weight.data.zero_()
+        self.delta_gen2[2].weight.data.zero_()
+        self.align_corners = align_corners
+
+    def forward(self, x: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        h, w = guide.shape[-2:]
+        high = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=True)
+        concat = torch.cat((guide, high), 1)
+        delta1 = self.delta_gen1(concat)
+        delta2 = self.delta_gen2(concat)
+        high = warp(high, delta1, float(h), float(w), self.align_corners)
+        high += warp(guide, delta2, float(h), float(w), self.align_corners)
+        return high
+
+
+class PyramidPooling(nn.Module):
+    """PSPNet's pyramid pooling module, as SFNet's ``PSPModule`` builds it (keys ``stages``, ``bottleneck``).
+
+    Zhao et al., "Pyramid Scene Parsing Network", CVPR 2017; lxtGH/SFSegNets
+    ``network/nn/operators.py``. Each stage: adaptive average pooling to b x b, 1x1 conv (no bias)
+    to ``channels`` and BN (no ReLU), resized bilinearly (align_corners=True) back to the input's
+    size; the stages and the input are concatenated (input last), then 1x1 conv (no bias) + BN +
+    ReLU + Dropout2d to ``channels``.
+    """
+
+    def __init__(self, c_in: int, channels: int, bins: tuple[int, ...] = (1, 2, 3, 6), dropout: float = 0.1):
+        super().__init__()
+        self.stages = nn.ModuleList(
+            nn.Sequential(
+                nn.AdaptiveAvgPool2d(b),
+                nn.Conv2d(c_in, channels, 1, bias=False),
+                nn.BatchNorm2d(channels, momentum=BN_MOMENTUM),
+            )
+            for b in bins
+        )
+        self.bottleneck = nn.Sequential(
+            nn.Conv2d(c_in + len(bins) * channels, channels, 1, bias=False),
+            nn.BatchNorm2d(channels, momentum=BN_MOMENTUM),
+            nn.ReLU(inplace=True),
+            nn.Dropout2d(dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        priors = [F.interpolate(stage(x), size=size, mode="bilinear", align_corners=True) for stage in self.stages]
+        return self.bottleneck(torch.cat(priors + [x], 1))

@@ -155,6 +155,23 @@ class EdgeOp(Op):
         """True if the output HxW is taken from the target node rather than computed."""
         return False
 
+    @property
+    def guide_node(self) -> str | None:
+        """The one extra node this edge reads besides ``from`` (its ``guide:`` field), or None.
+
+        A guided edge (``op: flow_warp``) computes from two maps: its source and a guide at the
+        arrival stride. The guide is a dependency of the target (it is computed first), must be
+        at the edge's arrival stride, and sets the edge's output HxW; the built module is called
+        as ``module(source, guide)``, and ``build``/``emit``/``cost`` receive the guide's width
+        (``c_guide=``) or value (``guide=``) as a keyword.
+        """
+        return None
+
+    def guide_error(self, c_in: int, c_guide: int, siblings: int) -> str | None:
+        """Why this guided edge cannot read a guide of width ``c_guide`` (its source has ``c_in``) into a
+        node with ``siblings`` other in-edges, or None if it can. Only asked of edges with a guide."""
+        return None
+
     def stride_error(self, src: int, dst: int) -> str | None:
         """Why this op cannot go from stride ``src`` to stride ``dst``, or None if it can."""
         raise NotImplementedError
@@ -241,8 +258,10 @@ WORK_TERMS: dict[str, str] = {
     "add": "elementwise additions: one per output element of each two-input sum",
     "upsample_nearest": "output elements of nearest-neighbour upsampling",
     "upsample_bilinear": "output elements of bilinear interpolation",
-    "global_pool": "input elements of global average pooling",
+    "global_pool": "input elements of global or adaptive average pooling (aten::adaptive_avg_pool2d)",
     "max_pool": "comparisons of max pooling: output elements x (kernel area - 1)",
+    "grid_sample": "output elements of bilinear grid sampling (F.grid_sample: the flow-warp edges)",
+    "leaky_relu": "elements through a leaky ReLU",
 }
 
 
@@ -270,11 +289,12 @@ class Value:
 class _Memory:
     """Live activation elements (per sample) over a whole replay, shared by a tally and its children."""
 
-    def __init__(self) -> None:
+    def __init__(self, item_bytes: int = 4) -> None:
         self.live = 0
         self.peak = 0
         self.where = ""  # a label for the step being replayed (set by the caller)
         self.peak_at = ""
+        self.item_bytes = item_bytes  # bytes of one activation element (the profiled dtype's), for transients
 
 
 class Tally:
@@ -317,6 +337,17 @@ class Tally:
                 value.live = False
                 self.memory.live -= value.elements
 
+    def transient(self, nbytes: int) -> None:
+        """A tensor of ``nbytes`` (per sample) made and dropped inside one call: it can only raise the peak.
+
+        For scratch tensors of another dtype than the activations', such as the int64 indices of
+        ATen's ``max_pool2d_with_indices``, which ``F.max_pool2d`` calls and then drops.
+        """
+        memory = self.memory
+        live = memory.live + -(-nbytes // memory.item_bytes)
+        if live > memory.peak:
+            memory.peak, memory.peak_at = live, memory.where
+
     def count(self, term: str, n: int) -> None:
         if term not in WORK_TERMS:
             raise KeyError(f"unknown work term {term!r}; known: {', '.join(WORK_TERMS)}")
@@ -355,6 +386,28 @@ class Tally:
         """``F.interpolate(x, size=hw, mode=mode)`` (and ``nn.Upsample``)."""
         self.count(f"upsample_{mode}", x.channels * hw[0] * hw[1])
         return self.new(x.channels, hw)
+
+    def adaptive_avg_pool(self, x: Value, bins: int) -> Value:
+        """``F.adaptive_avg_pool2d(x, bins)``: counted, as fvcore does, by the input's elements."""
+        self.count("global_pool", x.elements)
+        return self.new(x.channels, (bins, bins))
+
+    def grid_sample(self, x: Value, hw: HW) -> Value:
+        """``F.grid_sample(x, grid)`` with a grid of size ``hw`` (bilinear): an output of x's width at ``hw``."""
+        self.count("grid_sample", x.channels * hw[0] * hw[1])
+        return self.new(x.channels, hw)
+
+    def leaky_relu(self, x: Value, inplace: bool = True) -> Value:
+        self.count("leaky_relu", x.elements)
+        return x if inplace else self.new(x.channels, x.hw)
+
+    def max_pool(self, x: Value, kernel: int, stride: int, padding: int = 0) -> Value:
+        """``F.max_pool2d(x, kernel, stride, padding)`` (and ``nn.MaxPool2d``): kernel² - 1 comparisons per
+        output element; ATen computes it as ``max_pool2d_with_indices``, whose int64 indices live for the call."""
+        y = self.new(x.channels, conv_hw(x.hw, kernel, stride, padding))  # type: ignore[arg-type]
+        self.count("max_pool", y.elements * (kernel * kernel - 1))
+        self.transient(8 * y.elements)
+        return y
 
     def global_avg_pool(self, x: Value) -> Value:
         """Mean over HxW, flattened to (N, C) (the flatten is a view: nothing new)."""

@@ -59,7 +59,4 @@ class MaxPool(BlockOp):
 
     def cost(self, t, x):
         # one new tensor; each output element is the max of kernel² inputs: kernel² - 1 comparisons
-        hw = self.out_hw(x.hw)
-        y = t.new(x.channels, hw)
-        t.count("max_pool", y.elements * (self.kernel * self.kernel - 1))
-        return y
+        return t.max_pool(x, self.kernel, self.step, self.padding)

@@ -54,14 +54,14 @@ class Basic(_Residual):
         return call("BasicBlock", c_in, self.channels, self.stride)
 
     def cost(self, t, x):
-        # as _layers.BasicBlock.forward, line for line
+        # as _layers.BasicBlock.forward, line for line: ``out = f(out)`` drops the old ``out`` once f returns
+        out = _then(t, t.conv(x, self.channels, 3, self.stride, 1), t.bn)  # conv1, bn1
+        out = t.relu(out)
+        out = _then(t, _then(t, out, lambda v: t.conv(v, self.channels, 3, 1, 1)), t.bn)  # conv2, bn2
         residual = self._shortcut(t, x)
-        out = t.conv_bn_act(x, self.channels, 3, self.stride, 1)  # relu(bn1(conv1(x)))
-        y = t.conv_bn_act(out, self.channels, 3, 1, 1, act="none")  # bn2(conv2(out))
-        t.free(out)
-        t.add(y, residual, inplace=True)  # out += residual
+        t.add(out, residual, inplace=True)  # out += residual
         t.free(residual)
-        return t.relu(y)
+        return t.relu(out)
 
 
 @register
@@ -88,12 +88,17 @@ class Bottleneck(_Residual):
     def cost(self, t, x):
         # as _layers.Bottleneck.forward, line for line
         planes = self.channels // self.expansion
+        out = t.relu(_then(t, t.conv(x, planes, 1, 1, 0), t.bn))  # conv1, bn1, relu
+        out = t.relu(_then(t, _then(t, out, lambda v: t.conv(v, planes, 3, self.stride, 1)), t.bn))  # conv2, ...
+        out = _then(t, _then(t, out, lambda v: t.conv(v, self.channels, 1, 1, 0)), t.bn)  # conv3, bn3
         residual = self._shortcut(t, x)
-        out1 = t.conv_bn_act(x, planes, 1, 1, 0)  # relu(bn1(conv1(x)))
-        out2 = t.conv_bn_act(out1, planes, 3, self.stride, 1)  # relu(bn2(conv2(out)))
-        t.free(out1)
-        out3 = t.conv_bn_act(out2, self.channels, 1, 1, 0, act="none")  # bn3(conv3(out))
-        t.free(out2)
-        t.add(out3, residual, inplace=True)
+        t.add(out, residual, inplace=True)  # out += residual
         t.free(residual)
-        return t.relu(out3)
+        return t.relu(out)
+
+
+def _then(t, out, layer):
+    """``out = layer(out)``: the new value exists before the old one goes (when it was the block's own)."""
+    new = layer(out)
+    t.free(out)
+    return new

@@ -3,7 +3,9 @@
 HRNet: 1x1 conv (no bias) + BN to the target's width, then nearest upsampling by
 2**(j-i) (``fuse_layers[i][j]`` = conv, BN, Upsample). HRNetV2's segmentation head
 and FPN upsample without a projection; HRNetV2 resizes bilinearly to the finest
-map's size rather than by a factor (``size: target``).
+map's size rather than by a factor (``size: target``). RefineNet's multi-resolution fusion
+projects each coarser input with a 3x3 conv without BN before upsampling it (``kernel: 3, bn:
+false``; Light-Weight RefineNet: 1x1).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from pydantic import Field
 
 from archgraph.ops.base import Code, EdgeOp, EdgeStyle, call, halvings
 from archgraph.ops.registry import register
-from archgraph.lang.values import Bool, Choice
+from archgraph.lang.values import Bool, Choice, PosInt
 
 
 @register
 class Upsample(EdgeOp):
-    """Coarse to fine: [1x1 conv + BN to the target width], then upsample by the stride ratio."""
+    """Coarse to fine: [kxk conv (1x1) + BN to the target width], then upsample by the stride ratio."""
 
     op: Literal["upsample"] = "upsample"
     mode: Choice("nearest", "bilinear") = Field("nearest", description="interpolation mode")  # type: ignore[valid-type]
@@ -28,6 +30,8 @@ class Upsample(EdgeOp):
     size: Choice("scale", "target") = Field(  # type: ignore[valid-type]
         "scale", description="'scale': multiply HxW by the ratio; 'target': resize to the target node's HxW"
     )
+    kernel: PosInt = Field(1, description="kernel of the projecting conv (odd: padding keeps HxW)")
+    bn: Bool = Field(True, description="BatchNorm after the projecting conv")
 
     @property
     def projects(self) -> bool:
@@ -44,6 +48,8 @@ class Upsample(EdgeOp):
                 f"upsample must go from a coarser to a finer stride by a power of two, "
                 f"but goes from stride {src} to {dst}" + (f" ({direction})" if direction else "")
             )
+        if self.project and self.kernel % 2 == 0:
+            return f"upsample's projection needs an odd kernel to keep HxW, got {self.kernel}"
         return None
 
     def out_hw(self, hw, src: int, dst: int):
@@ -57,16 +63,16 @@ class Upsample(EdgeOp):
 
         align = self.align_corners if self.mode == "bilinear" else None
         if self.size == "target":
-            project = conv_bn_act(c_in, c_out, 1, act="none") if self.project else None
+            project = conv_bn_act(c_in, c_out, self.kernel, bn=self.bn, act="none") if self.project else None
             return ResizeTo(project, self.mode, align)
         up = nn.Upsample(scale_factor=src // dst, mode=self.mode, align_corners=align)
         if not self.project:
             return up
-        return nn.Sequential(*conv_bn_act(c_in, c_out, 1, act="none"), up)
+        return nn.Sequential(*conv_bn_act(c_in, c_out, self.kernel, bn=self.bn, act="none"), up)
 
     def emit(self, c_in: int, c_out: int, src: int, dst: int):
         align = self.align_corners if self.mode == "bilinear" else None
-        project = call("conv_bn_act", c_in, c_out, 1, act="none") if self.project else None
+        project = call("conv_bn_act", c_in, c_out, self.kernel, bn=self.bn, act="none") if self.project else None
         if self.size == "target":
             return call("ResizeTo", project, self.mode, align)
         extra = {} if align is None else {"align_corners": align}
@@ -74,8 +80,8 @@ class Upsample(EdgeOp):
         return call("nn.Sequential", Code("*" + project), up) if project else up
 
     def cost(self, t, x, c_out, src, dst, hw):
-        # as build: [1x1 conv + BN], then the resize to hw (src/dst times x's size, or the target's)
-        y = t.conv_bn_act(x, c_out, 1, act="none") if self.project else x
+        # as build: [kxk conv + BN], then the resize to hw (src/dst times x's size, or the target's)
+        y = t.conv_bn_act(x, c_out, self.kernel, bn=self.bn, act="none") if self.project else x
         z = t.upsample(y, self.mode, hw)
         t.free(y)
         return z

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
+from archgraph import limits as bounds
 from archgraph.errors import Loc, SpecError, SpecErrors, raise_all
 from archgraph.lang.source import Source
 from archgraph.ops.base import BlockOp, EdgeOp
@@ -44,6 +45,7 @@ class PlainSpec:
     nodes: list[tuple[NodeBase, Origin]] = field(default_factory=list)
     edges: list[tuple[EdgeOp, Origin]] = field(default_factory=list)
     input_origin: Origin | None = None
+    weights: dict[str, str] = field(default_factory=dict)  # checkpoint format -> key mapping (the header's)
 
     def to_data(self) -> dict[str, Any]:
         """The plain spec as data (for YAML/JSON output); it validates as a spec itself."""
@@ -52,6 +54,7 @@ class PlainSpec:
             "name": self.name,
             **({"doc": self.doc} if self.doc else {}),
             "input": {"name": self.input.name, "channels": self.input.channels, "size": list(self.input.size)},
+            **({"weights": dict(self.weights)} if self.weights else {}),
             "nodes": [node_data(node) for node, _ in self.nodes],
             "edges": [edge_data(edge) for edge, _ in self.edges],
         }
@@ -74,10 +77,13 @@ def edge_data(edge: EdgeOp) -> dict[str, Any]:
     return {"from": edge.src, "to": edge.dst, "op": edge.tag, **edge.params()}
 
 
-def expand(source: Source, overrides: Mapping[str, Any] | None = None, where: Loc = Loc("<parameters>")) -> PlainSpec:
+def expand(source: Source, overrides: Mapping[str, Any] | None = None, where: Loc = Loc("<parameters>"),
+           limits: bounds.Limits | None = None) -> PlainSpec:
     """Validate ``source`` with the given parameter overrides and unroll it into a plain spec.
 
     ``where`` names the overrides' origin in messages (the API's keyword arguments, or the command line).
+    Nodes, edges and body blocks are counted against ``limits`` (default: :data:`archgraph.limits.DEFAULT`)
+    as they are written; going over raises :class:`archgraph.limits.LimitExceeded` at once.
     """
     values = param_values.resolve(source, overrides or {}, where)
     M = models()
@@ -86,14 +92,15 @@ def expand(source: Source, overrides: Mapping[str, Any] | None = None, where: Lo
     except ValidationError as error:
         raise_all(spec_errors(error, source))
         raise
-    plain = PlainSpec(spec.name, spec.doc, spec.input, values, input_origin=Origin(source, ("input",)))
-    _Expander(source, plain, M).run(spec)
+    plain = PlainSpec(spec.name, spec.doc, spec.input, values, input_origin=Origin(source, ("input",)),
+                      weights=dict(spec.weights))
+    _Expander(source, plain, M, bounds.Budget(limits or bounds.DEFAULT)).run(spec)
     return plain
 
 
 class _Expander:
-    def __init__(self, source: Source, plain: PlainSpec, M: Any):
-        self.source, self.plain, self.M = source, plain, M
+    def __init__(self, source: Source, plain: PlainSpec, M: Any, budget: bounds.Budget):
+        self.source, self.plain, self.M, self.budget = source, plain, M, budget
         self.known = {plain.input.name: NodeInfo(plain.input.name, 1, plain.input.channels)}
         self.groups: dict[str, list[str]] = {}
         self.errors: list[SpecError] = []
@@ -108,13 +115,20 @@ class _Expander:
                     self._pattern(item, origin)
                 else:
                     self._node(item, origin)
+            except bounds.LimitExceeded as error:  # going on would only write more
+                raise_all([*self.errors, error])
             except SpecErrors as errors:
                 self.errors.extend(errors)
             except SpecError as error:
                 self.errors.append(error)
         for j, edge in enumerate(spec.edges):
             if edge.when is not False:
-                self.plain.edges.append((edge, Origin(self.source, ("edges", j))))
+                origin = Origin(self.source, ("edges", j))
+                try:
+                    self.budget.spend("edges", loc=origin.loc())
+                except bounds.LimitExceeded as error:
+                    raise_all([*self.errors, error])
+                self.plain.edges.append((edge, origin))
         raise_all(self.errors)
 
     def _node(self, node: NodeBase, origin: Origin) -> None:
@@ -129,7 +143,8 @@ class _Expander:
 
         if pattern.name in self.known or pattern.name in self.groups:
             fail(f"'{pattern.name}' is already the name of a node or pattern", "name")
-        fragment = pattern.expand(Scope(self.known, self.groups, fail))
+        with bounds.charging(self.budget.fork(origin.loc())):  # stops a pattern asked for millions of nodes
+            fragment = pattern.expand(Scope(self.known, self.groups, fail))
         for data in fragment.nodes:
             self._add_node(self._validate(self.M.Node.model_validate, data, origin), origin)
         for data in fragment.edges:
@@ -137,6 +152,8 @@ class _Expander:
         self.groups[pattern.name] = fragment.outputs
 
     def _add_node(self, node: NodeBase, origin: Origin) -> None:
+        self.budget.spend("nodes", loc=origin.loc())
+        self.budget.spend("blocks", sum(block.repeat for block in node.body), origin.loc())  # type: ignore[attr-defined]
         if node.name in self.groups:
             raise SpecError(f"'{node.name}' is already the name of a pattern", origin.loc("name"),
                             "in from: a pattern's name means its outputs, so nodes cannot share it")
@@ -144,6 +161,7 @@ class _Expander:
         self.known.setdefault(node.name, NodeInfo(node.name, node.stride, node.channels))
 
     def _add_edge(self, data: dict, origin: Origin) -> None:
+        self.budget.spend("edges", loc=origin.loc())
         edge = self._validate(self.M.edge_adapter.validate_python, data, origin)
         self.plain.edges.append((edge, origin))
 

@@ -81,11 +81,16 @@ class NodeBase(Strict):
 class SpecBase(Strict):
     """The document's header; ``nodes`` and ``edges`` are added from the registries."""
 
-    archgraph: int = Field(description=f"format version (this archgraph reads {FORMAT_VERSION})")
+    archgraph: int = Field(strict=True, description=f"format version (this archgraph reads {FORMAT_VERSION})")
     name: Name = Field(description="the network's name")
     doc: str = ""
     params: dict[Name, ParamValue] = Field(default_factory=dict)
     input: InputSpec = Field(default_factory=InputSpec)
+    weights: dict[Name, Name] = Field(
+        default_factory=dict,
+        description="checkpoint formats this network's weights can be imported from (archgraph weights import "
+                    "--from FORMAT): format name -> a registered key mapping (archgraph.weights)",
+    )
 
     @field_validator("archgraph")
     @classmethod

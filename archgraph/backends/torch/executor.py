@@ -6,7 +6,8 @@ topological order, each with its in-edges and the tensors it is the last user
 of. ``forward`` walks that schedule, summing or concatenating the in-edges'
 outputs in declaration order (the order of the reference implementations, so
 that outputs match them bit for bit), and drops every intermediate tensor after
-its last use.
+its last use (as an edge's source or as a guided edge's guide, which the edge's
+module receives as its second argument: ``module(source, guide)``).
 
 Output: the output node's tensor when there is one output; otherwise a dict
 from output name to tensor, in declaration order.
@@ -30,6 +31,7 @@ class _Input:
     src: str
     module: Optional[Callable]  # None: identity
     adopts_size: bool
+    guide: Optional[str] = None  # a guided edge's second input: module(env[src], env[guide])
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class GraphModule(nn.Module):
                 self.nodes[name] = nn.Sequential(*(b.build(c) for b, c in zip(node.body, widths)))
             for edge in graph.in_edges(name):
                 c_in, c_out = graph.edge_channels(edge)
-                module = edge.op.build(c_in, c_out, graph.stride(edge.src), graph.types[name].arrival_stride)
+                module = edge.op.build(c_in, c_out, graph.stride(edge.src), graph.types[name].arrival_stride,
+                                       **graph.guide_args(edge))
                 if module is not None:
                     if name not in self.edges:
                         self.edges[name] = nn.ModuleDict()
@@ -72,18 +75,17 @@ class GraphModule(nn.Module):
         graph = self.graph
         last_use = {}
         for i, name in enumerate(graph.order):
-            for edge in graph.in_edges(name):
-                last_use[edge.src] = i
+            for src in graph.reads(name):  # in-edges' sources and guides
+                last_use[src] = i
         steps = []
         for i, name in enumerate(graph.order):
             node = graph.nodes[name]
             edge_modules = dict(self.edges[name].items()) if name in self.edges else {}
             inputs = tuple(
-                _Input(e.src, edge_modules.get(e.src), e.op.adopts_size) for e in graph.in_edges(name)
+                _Input(e.src, edge_modules.get(e.src), e.op.adopts_size, e.guide) for e in graph.in_edges(name)
             )
             release = tuple(
-                src for src in dict.fromkeys(e.src for e in graph.in_edges(name))
-                if last_use[src] == i and src not in self.output_names
+                src for src in graph.reads(name) if last_use[src] == i and src not in self.output_names
             )
             body = self.nodes[name] if name in self.nodes else None
             steps.append(_Step(name, inputs, node.merge == "concat", node.act == "relu", body, release))
@@ -139,7 +141,12 @@ def _merge(step: _Step, env: dict[str, torch.Tensor]) -> torch.Tensor:
         if inp.adopts_size:
             parts.append(None)  # needs the size the others give: computed below
             continue
-        t = env[inp.src] if inp.module is None else inp.module(env[inp.src])
+        if inp.module is None:
+            t = env[inp.src]
+        elif inp.guide is None:
+            t = inp.module(env[inp.src])
+        else:
+            t = inp.module(env[inp.src], env[inp.guide])
         size = t.shape[-2:] if size is None else size
         parts.append(t)
     for k, inp in enumerate(step.inputs):
