@@ -10,8 +10,20 @@ edges; validate it, expand it, and build it into a PyTorch module::
 Importing this package does not import torch; ``build`` does.
 """
 
-from archgraph.errors import SpecError, SpecErrors
-from archgraph.api import build, load
+import gc as _gc
+
+# The garbage collector paused while the package imports: pydantic's model classes make many
+# objects, and the full collections they trigger were a fifth of `archgraph validate`'s time
+# (docs/benchmarks.md). Nothing is leaked: collection resumes, as it was, once the imports are done.
+_collecting = _gc.isenabled()
+_gc.disable()
+try:
+    from archgraph.errors import SpecError, SpecErrors
+    from archgraph.limits import Limits
+    from archgraph.api import build, load, optimize
+finally:
+    if _collecting:
+        _gc.enable()
 
 __version__ = "0.1.0"
-__all__ = ["SpecError", "SpecErrors", "build", "load", "__version__"]
+__all__ = ["Limits", "SpecError", "SpecErrors", "build", "load", "optimize", "__version__"]

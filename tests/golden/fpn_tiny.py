@@ -53,9 +53,14 @@ class BasicBlock(nn.Module):
         self.downsample = projection(c_in, c_out, stride) if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the official order, one call per line: each intermediate goes as soon as the next exists,
+        # and the shortcut is computed last (peak memory as the official code's)
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
         residual = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
         out += residual
         return self.relu(out)
 
@@ -75,10 +80,16 @@ class Bottleneck(nn.Module):
         self.downsample = projection(c_in, c_out, stride) if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # as BasicBlock: the official order, one call per line, the shortcut last
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
         residual = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
         out += residual
         return self.relu(out)
 
@@ -187,6 +198,7 @@ class FPNTiny(nn.Module):
         #   edge p4 -> p3: tests/golden/fpn_tiny.yaml:58:5
         p3 = self.edges.p3.c3(c3) + self.edges.p3.p4(p4)
         p3 = torch.relu_(p3)
+        del c3
 
         # node p2 = conv(c2) + upsample(p3), then basic
         #   (tests/golden/fpn_tiny.yaml:37:5)
@@ -194,6 +206,7 @@ class FPNTiny(nn.Module):
         #   edge p3 -> p2: tests/golden/fpn_tiny.yaml:60:5
         p2 = self.edges.p2.c2(c2) + self.edges.p2.p3(p3)
         p2 = self.nodes.p2(p2)
+        del c2
 
         # node seg = concat(p2, upsample(p3), upsample(p4)), then conv
         #   (tests/golden/fpn_tiny.yaml:41:5)
@@ -206,8 +219,10 @@ class FPNTiny(nn.Module):
             1,
         )
         seg = self.nodes.seg(seg)
+        del p2, p3, p4
 
         # node logits = c4, then global_avg_pool, linear
         #   (tests/golden/fpn_tiny.yaml:47:5)
         logits = self.nodes.logits(c4)
+        del c4
         return {"seg": seg, "logits": logits}

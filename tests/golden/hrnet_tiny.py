@@ -54,9 +54,14 @@ class BasicBlock(nn.Module):
         self.downsample = projection(c_in, c_out, stride) if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the official order, one call per line: each intermediate goes as soon as the next exists,
+        # and the shortcut is computed last (peak memory as the official code's)
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
         residual = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
         out += residual
         return self.relu(out)
 
@@ -76,10 +81,16 @@ class Bottleneck(nn.Module):
         self.downsample = projection(c_in, c_out, stride) if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # as BasicBlock: the official order, one call per line, the shortcut last
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
         residual = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
         out += residual
         return self.relu(out)
 
@@ -232,12 +243,15 @@ class HRNetTiny(nn.Module):
 
         # node s2_t1 = downsample(stem) (tests/golden/hrnet_tiny.yaml:22:5)
         s2_t1 = self.edges.s2_t1.stem(stem)
+        del stem
 
         # node s2_m0_b0 = s2_t0, then basic (tests/golden/hrnet_tiny.yaml:22:5)
         s2_m0_b0 = self.nodes.s2_m0_b0(s2_t0)
+        del s2_t0
 
         # node s2_m0_b1 = s2_t1, then basic (tests/golden/hrnet_tiny.yaml:22:5)
         s2_m0_b1 = self.nodes.s2_m0_b1(s2_t1)
+        del s2_t1
 
         # node s2_m0_f0 = relu(s2_m0_b0 + upsample(s2_m0_b1))
         #   (tests/golden/hrnet_tiny.yaml:22:5)
@@ -249,18 +263,22 @@ class HRNetTiny(nn.Module):
         #   (tests/golden/hrnet_tiny.yaml:22:5)
         s2_m0_f1 = self.edges.s2_m0_f1.s2_m0_b0(s2_m0_b0) + s2_m0_b1
         s2_m0_f1 = torch.relu_(s2_m0_f1)
+        del s2_m0_b0, s2_m0_b1
 
         # node s3_t2 = downsample(s2_m0_f1) (tests/golden/hrnet_tiny.yaml:29:5)
         s3_t2 = self.edges.s3_t2.s2_m0_f1(s2_m0_f1)
 
         # node s3_m0_b0 = s2_m0_f0, then basic (tests/golden/hrnet_tiny.yaml:29:5)
         s3_m0_b0 = self.nodes.s3_m0_b0(s2_m0_f0)
+        del s2_m0_f0
 
         # node s3_m0_b1 = s2_m0_f1, then basic (tests/golden/hrnet_tiny.yaml:29:5)
         s3_m0_b1 = self.nodes.s3_m0_b1(s2_m0_f1)
+        del s2_m0_f1
 
         # node s3_m0_b2 = s3_t2, then basic (tests/golden/hrnet_tiny.yaml:29:5)
         s3_m0_b2 = self.nodes.s3_m0_b2(s3_t2)
+        del s3_t2
 
         # node s3_m0_f0 = relu(s3_m0_b0 + upsample(s3_m0_b1) + upsample(s3_m0_b2))
         #   (tests/golden/hrnet_tiny.yaml:29:5)
@@ -282,32 +300,39 @@ class HRNetTiny(nn.Module):
         s3_m0_f2 = s3_m0_f2 + self.edges.s3_m0_f2.s3_m0_b1(s3_m0_b1)
         s3_m0_f2 = s3_m0_f2 + s3_m0_b2
         s3_m0_f2 = torch.relu_(s3_m0_f2)
+        del s3_m0_b0, s3_m0_b1, s3_m0_b2
 
         # node classifier_incre0 = s3_m0_f0, then bottleneck
         #   (tests/golden/hrnet_tiny.yaml:34:5)
         classifier_incre0 = self.nodes.classifier_incre0(s3_m0_f0)
+        del s3_m0_f0
 
         # node classifier_incre1 = s3_m0_f1, then bottleneck
         #   (tests/golden/hrnet_tiny.yaml:34:5)
         classifier_incre1 = self.nodes.classifier_incre1(s3_m0_f1)
+        del s3_m0_f1
 
         # node classifier_y1 = classifier_incre1 + downsample(classifier_incre0)
         #   (tests/golden/hrnet_tiny.yaml:34:5)
         classifier_y1 = classifier_incre1 + self.edges.classifier_y1.classifier_incre0(
             classifier_incre0,
         )
+        del classifier_incre1, classifier_incre0
 
         # node classifier_incre2 = s3_m0_f2, then bottleneck
         #   (tests/golden/hrnet_tiny.yaml:34:5)
         classifier_incre2 = self.nodes.classifier_incre2(s3_m0_f2)
+        del s3_m0_f2
 
         # node classifier_y2 = classifier_incre2 + downsample(classifier_y1)
         #   (tests/golden/hrnet_tiny.yaml:34:5)
         classifier_y2 = classifier_incre2 + self.edges.classifier_y2.classifier_y1(
             classifier_y1,
         )
+        del classifier_incre2, classifier_y1
 
         # node classifier = classifier_y2, then conv, global_avg_pool, linear
         #   (tests/golden/hrnet_tiny.yaml:34:5)
         classifier = self.nodes.classifier(classifier_y2)
+        del classifier_y2
         return classifier

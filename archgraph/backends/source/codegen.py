@@ -13,7 +13,8 @@ pieces it fills in are built here:
 * ``forward`` is one block per node, in the executor's order: the in-edges' outputs, summed in
   declaration order with out-of-place adds (or concatenated), ReLU after the merge (in place
   only on a tensor the merge made, as the executor does), then the body. Edges that adopt the
-  target's size are resized to the size of the first input that has one of its own. Submodules
+  target's size are resized to the size of the first input that has one of its own; a guided
+  edge (``op: flow_warp``) is called with its source and its guide's variable. Submodules
   are reached as attributes (``self.edges.s2_m0_f0.s2_m0_b1``): no names are looked up while it
   runs.
 * the helpers used (``BasicBlock``, ``conv_bn_act``, ...) and what they use are copied verbatim
@@ -369,6 +370,10 @@ class _Writer:
             self.var[name] = self.names(name)
         self.uses: set[str] = set()  # global names the emitted code reads
         self.edge_modules: set[tuple[str, str]] = set()  # (to, from) of the edges with a module
+        self.last_use: dict[str, str] = {}  # tensor -> the node whose step reads it last (as the executor's plan)
+        for name in graph.order:
+            for src in graph.reads(name):
+                self.last_use[src] = name
 
     def expression(self, code: str) -> str:
         """An op's ``emit`` result, checked to be one expression, with default arguments left out."""
@@ -390,7 +395,8 @@ class _Writer:
         edges = []
         for edge in graph.in_edges(name):
             c_in, c_out = graph.edge_channels(edge)
-            code = edge.op.emit(c_in, c_out, graph.stride(edge.src), graph.types[name].arrival_stride)
+            code = edge.op.emit(c_in, c_out, graph.stride(edge.src), graph.types[name].arrival_stride,
+                                **graph.guide_args(edge))
             if code is not None:
                 edges.append((edge, self.expression(code)))
                 self.edge_modules.add((name, edge.src))
@@ -414,9 +420,11 @@ class _Writer:
 
         def call(edge: Edge, *args: str) -> str:
             module = _member(_member("self.edges", name), edge.src)
-            return f"{module}({', '.join((self.var[edge.src], *args))})"
+            guide = (self.var[edge.guide],) if edge.guide is not None else ()  # a guided edge: module(x, guide)
+            return f"{module}({', '.join((self.var[edge.src], *guide, *args))})"
 
         parts = [call(e) if e.src in modules and not e.op.adopts_size else self.var[e.src] for e in edges]
+        temporaries: list[str] = []
         if any(e.op.adopts_size for e in edges):
             first = next(k for k, e in enumerate(edges) if not e.op.adopts_size)
             if edges[first].src in modules:  # its output is needed twice: for the sum and for its size
@@ -426,6 +434,7 @@ class _Writer:
             size = self.names(f"{name}_size")
             code += statement(f"{size} = {parts[first]}.shape[-2:]", pad)
             parts = [call(e, size) if e.op.adopts_size else p for e, p in zip(edges, parts)]
+            temporaries = [parts[first]] if edges[first].src in modules else []
         fresh = len(parts) > 1 or node.merge == "concat" or edges[0].src in modules
         if node.act == "relu" and not fresh:  # another node's tensor: never modify it in place
             code += statement(f"{out} = torch.relu({parts[0]})", pad)
@@ -444,13 +453,21 @@ class _Writer:
         if len(code) == 2 and node.body and not fresh and node.act != "relu":
             # a lone identity input straight into the body: one line
             code = statement(f"{out} = {_member('self.nodes', name)}({parts[0]})", pad)
+        # drop what no later step reads, as the executor does: straight-line code would otherwise hold
+        # every node's tensor until forward returns (the input stays: the caller holds it anyway)
+        done = temporaries + [self.var[src] for src in graph.reads(name) if self.last_use[src] == name
+                              and src not in graph.outputs and src != graph.input.name]
+        if done:
+            line = f"{' ' * pad}del {', '.join(done)}"
+            code += [line] if len(line) <= LINE else [f"{' ' * pad}del {v}" for v in done]
         return [comment(self.describe(name), pad), *code]
 
     def describe(self, name: str) -> str:
         """'node s2_m0_f0 = relu(s2_m0_b0 + upsample(s2_m0_b1)) (specs/hrnet.yaml:51:5)'."""
         graph, node = self.graph, self.graph.nodes[name]
         edges = graph.in_edges(name)
-        parts = [e.src if e.op.tag == "identity" else f"{e.op.tag}({e.src})" for e in edges]
+        parts = [e.src if e.op.tag == "identity" else f"{e.op.tag}({e.src}{f', guide={e.guide}' if e.guide else ''})"
+                 for e in edges]
         merged = f"concat({', '.join(parts)})" if node.merge == "concat" else " + ".join(parts)
         if node.act == "relu":
             merged = f"relu({merged})"

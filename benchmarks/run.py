@@ -1,0 +1,335 @@
+"""Run the benchmark suite and print Markdown: ``python -m benchmarks.run`` (from the repository root).
+
+Sections (all by default; name some to run only those):
+
+* ``latency``  -- reference vs executor, generated source and optimised module, interleaved, as ratios;
+* ``ablation`` -- the optimisation's parts (BN folding, oneDNN fusion, channels_last), HRNet-W32 batch 1;
+* ``ops``      -- where the time goes, by operator (torch.profiler), reference vs optimised;
+* ``overhead`` -- the executor's own Python overhead per forward;
+* ``tools``    -- ``archgraph validate`` wall time, static profile vs fvcore, build vs the reference;
+* ``memory``   -- peak activation memory: allocator (torch.profiler) vs the static model.
+
+``--quick`` shrinks every count (a smoke run: the figures are not meant to be read). ``--threads``
+fixes torch's CPU threads (default 1). ``--out FILE`` also writes the Markdown there, ``--json FILE``
+the raw figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SECTIONS = ("latency", "ablation", "ops", "overhead", "tools", "memory")
+
+
+@dataclass
+class Case:
+    network: str  # "hrnet32", "hrnet48", "fpn50"
+    batch: int
+    size: tuple[int, int]
+    rounds: int
+
+
+CASES = [
+    Case("hrnet32", 1, (224, 224), 30),
+    Case("hrnet48", 1, (224, 224), 20),
+    Case("fpn50", 1, (224, 224), 30),
+    Case("hrnet32", 8, (224, 224), 8),
+    Case("hrnet48", 8, (224, 224), 6),
+    Case("fpn50", 8, (224, 224), 8),
+]
+QUICK = [Case("hrnet32", 1, (64, 64), 3), Case("fpn50", 8, (64, 64), 2)]
+
+
+class Report:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.data: dict[str, Any] = {}
+
+    def __call__(self, line: str = "") -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def table(self, header: list[str], rows: list[list[Any]]) -> None:
+        self("| " + " | ".join(header) + " |")
+        self("|" + "|".join(" --- " for _ in header) + "|")
+        for row in rows:
+            self("| " + " | ".join(str(c) for c in row) + " |")
+        self()
+
+
+_built: dict[tuple, Any] = {}
+
+
+def contestants(network: str, size: tuple[int, int]):
+    from benchmarks import models
+
+    key = (network, size)
+    if key not in _built:
+        _built.clear()  # one network at a time in memory
+        if network.startswith("hrnet"):
+            _built[key] = models.hrnet(int(network[5:]), size)
+        else:
+            _built[key] = models.fpn(int(network[3:]), size)
+    return _built[key]
+
+
+def _ratio_cell(times, base) -> str:
+    from benchmarks.timing import ratio
+
+    r, lo, hi = ratio(times, base)
+    return f"{r:.3f} ({lo:.3f}-{hi:.3f})"
+
+
+def latency(report: Report, cases: list[Case]) -> None:
+    from benchmarks import models
+    from benchmarks.timing import interleaved, loadavg, ms
+
+    report("## Latency: ratios to the hand-written reference")
+    report()
+    report("Ratio = median over rounds of (time / the reference's time in the same round); lower is faster; "
+           "95% bootstrap interval in brackets. Outputs checked against the reference first "
+           "(max |diff| for executor and generated source, relative for optimised).")
+    report()
+    rows, data = [], []
+    for case in cases:
+        c = contestants(case.network, case.size)
+        diffs = models.check(c, batch=1)
+        x = c.input(case.batch)
+        mods = {k: v for k, v in c.modules().items() if k in ("reference", "executor", "generated", "optimized")}
+        start = time.perf_counter()
+        load = loadavg()
+        with torch.inference_mode():
+            times = interleaved({k: (lambda m=m, x=x: m(x)) for k, m in mods.items()}, case.rounds)
+        elapsed = time.perf_counter() - start
+        base = times["reference"]
+        row = [c.name, case.batch, f"{case.size[0]}x{case.size[1]}", case.rounds, f"{ms(base):.1f}",
+               _ratio_cell(times["executor"], base), _ratio_cell(times["generated"], base),
+               _ratio_cell(times["optimized"], base), f"{ms(base) / ms(times['optimized']):.2f}x",
+               f"{diffs['executor']:.1e} / {diffs['generated']:.1e} / {diffs['optimized']:.1e}", load]
+        rows.append(row)
+        data.append({"case": case.__dict__, "times_s": times, "diffs": diffs, "seconds": elapsed, "load": load})
+        print(f"  [{c.name} batch {case.batch}: {elapsed:.0f} s]", file=sys.stderr, flush=True)
+    report.table(["model", "batch", "input", "rounds", "reference ms (median)", "executor ratio",
+                  "generated-source ratio", "optimized ratio", "optimized speed-up", "output diff (exe / gen / opt)",
+                  "load avg before"], rows)
+    report.data["latency"] = data
+
+
+def ablation(report: Report, quick: bool) -> None:
+    from benchmarks import models
+    from benchmarks.timing import interleaved, ms
+
+    size = (64, 64) if quick else (224, 224)
+    rounds = 3 if quick else 30
+    c = contestants("hrnet32", size)
+    models.ablations(c)
+    models.check(c)
+    x = c.input(1)
+    mods = {"reference": c.reference, "executor": c.executor, **c.extra}
+    with torch.inference_mode():
+        times = interleaved({k: (lambda m=m, x=x: m(x)) for k, m in mods.items()}, rounds)
+    base = times["reference"]
+    report(f"## Ablation: what each part of `optimize` buys ({c.name}, batch 1, {size[0]}x{size[1]}, {rounds} rounds)")
+    report()
+    report.table(["variant", "median ms", "ratio to reference"],
+                 [[k, f"{ms(v):.1f}", _ratio_cell(v, base)] for k, v in times.items()])
+    report.data["ablation"] = {"times_s": times}
+
+
+def ops(report: Report, quick: bool) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    size = (64, 64) if quick else (224, 224)
+    c = contestants("hrnet32", size)
+    x = c.input(1)
+    runs = 3
+    report(f"## Where the time goes ({c.name}, batch 1, {size[0]}x{size[1]}; torch.profiler, self CPU time per "
+           f"forward, mean of {runs})")
+    report()
+    tables = {}
+    for name in ("reference", "optimized"):
+        module = getattr(c, name)
+        with torch.inference_mode():
+            module(x)
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(runs):
+                    module(x)
+        rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        total = sum(e.self_cpu_time_total for e in rows)
+        tables[name] = [(e.key, e.self_cpu_time_total / runs / 1e3, e.count // runs, e.self_cpu_time_total / total)
+                        for e in rows[:8]]
+        report(f"{name}: {total / runs / 1e3:.1f} ms of operator time per forward")
+        report()
+        report.table(["operator", "ms per forward", "calls per forward", "share"],
+                     [[f"`{k}`", f"{t:.1f}", n, f"{s:.1%}"] for k, t, n, s in tables[name]])
+    report.data["ops"] = tables
+
+
+def overhead(report: Report, quick: bool) -> None:
+    from benchmarks import overhead as oh
+    from benchmarks.timing import interleaved, ms
+
+    report("## Executor overhead")
+    report()
+    rows = []
+    for label, spec, params in (("HRNet-W32", "specs/hrnet.yaml", {"width": 32}),
+                                ("FPN-R50", "specs/fpn.yaml", {"depth": 50})):
+        g = oh.glue(spec, rounds=200 if quick else 3000, **params)
+        rows.append([label, g["steps"], f"{g['median_us']:.0f}", f"{g['min_us']:.0f}"])
+    calls = oh.merge_torch_calls_us()
+    report("The executor's walk with every module stubbed out (1x1 input): microseconds per forward, including "
+           f"the merges' own adds and ReLUs (one add: {calls['add_us']:.2f} us, one in-place ReLU: "
+           f"{calls['relu_us']:.2f} us here), which the reference makes too.")
+    report()
+    report.table(["network", "steps", "median us / forward", "min us / forward"], rows)
+    size = (32, 32)
+    rounds = 20 if quick else 300
+    c = contestants("hrnet32", size)
+    x = c.input(1)
+    mods = {k: getattr(c, k) for k in ("reference", "executor", "generated")}
+    with torch.inference_mode():
+        times = interleaved({k: (lambda m=m, x=x: m(x)) for k, m in mods.items()}, rounds)
+    base = times["reference"]
+    report(f"Dispatch-bound forward: {c.name} on a {size[0]}x{size[1]} input, batch 1, {rounds} rounds.")
+    report()
+    report.table(["module", "median ms", "ratio to reference", "median difference to reference (us)"],
+                 [[k, f"{ms(v):.2f}", _ratio_cell(v, base),
+                   f"{statistics.median([(a - b) * 1e6 for a, b in zip(v, base)]):+.0f}"] for k, v in times.items()])
+    report.data["overhead"] = {"glue": rows, "dispatch_times_s": times}
+
+
+def tools(report: Report, quick: bool) -> None:
+    from benchmarks import tools as t
+
+    report("## Tool speed")
+    report()
+    proc = t.process_times(runs=5 if quick else 20, warmup=1 if quick else 3)
+    report(f"Whole processes, timed with {proc['tool']} ({next(iter(proc['results'].values()))['runs']} runs each "
+           "after warm-up); CPU = user + system time of the process.")
+    report()
+    report.table(["command", "mean s", "min s", "median s", "CPU s (mean)"],
+                 [[f"`{k}`", f"{r['mean']:.3f}", f"{r['min']:.3f}", f"{r['median']:.3f}", f"{r['cpu']:.3f}"]
+                  for k, r in proc["results"].items()])
+    phases = t.validate_phases(runs=2 if quick else 7)
+    report("Where `archgraph validate specs/hrnet.yaml`'s time goes, in-process (the fastest of fresh-interpreter "
+           "runs; the interpreter's start, the command line's dispatch and the output come on top):")
+    report()
+    report.table(["phase", "ms"], [[k, f"{v * 1e3:.0f}"] for k, v in phases.items()] +
+                 [["total", f"{sum(phases.values()) * 1e3:.0f}"]])
+    width = 18 if quick else 48
+    sv = t.static_vs_fvcore(width=width, repeat=1 if quick else 3)
+    report(f"Static profile vs fvcore, {sv['network']} at {sv['input'][0]}x{sv['input'][1]} (best of runs; fvcore on "
+           "the already built module: jit trace + counting):")
+    report()
+    report.table(["counter", "seconds", "total (fvcore convention)"],
+                 [["`archgraph.analysis.profile(graph, size)`", f"{sv['static_s']:.4f}", f"{sv['static_total']:,}"],
+                  ["`fvcore.nn.FlopCountAnalysis(model, x).total()`", f"{sv['fvcore_s']:.2f}",
+                   f"{sv['fvcore_total']:,}"]])
+    report(f"Static is {sv['speedup']:.0f}x faster; totals identical: {sv['identical']}.")
+    report()
+    bt = t.build_times(width=width, rounds=2 if quick else 5)
+    report(f"Building HRNet-W{bt['width']} (median of interleaved rounds; CPU builds include PyTorch's weight "
+           "initialisation):")
+    report()
+    report.table(["call", "seconds"], [[f"`{k}`", f"{v:.3f}"] for k, v in {**bt["times"], **bt["meta"]}.items()])
+    huge = bt["huge"]
+    report(f"`archgraph.build('specs/hrnet.yaml', width={huge['width']}, device='meta')`: {huge['params']:,} "
+           f"parameters counted in {huge['seconds']:.2f} s, nothing allocated.")
+    report()
+    report.data["tools"] = {"processes": proc, "phases": phases, "static_vs_fvcore": sv, "build": bt}
+
+
+def memory(report: Report, quick: bool) -> None:
+    from archgraph.analysis import profile
+    from archgraph.analysis.measure import live_peak
+    from benchmarks.memory import forward_peak
+
+    mib = 2 ** 20
+    report("## Peak activation memory")
+    report()
+    report("MiB. allocator = peak of torch's CPU allocator during the forward (torch.profiler memory events) "
+           "+ the input; between ops = the same at top-level operator boundaries (live activations, no "
+           "operator-internal scratch); live tensors = tensor-by-tensor tracking of the activations; static = "
+           "`archgraph profile`'s peak live activations (the executor's schedule).")
+    report()
+    rows, data = [], []
+    cases = [("hrnet32", 1), ("hrnet32", 8), ("fpn50", 1), ("fpn50", 8)]
+    if quick:
+        cases = [("hrnet32", 1)]
+    size = (64, 64) if quick else (224, 224)
+    for network, batch in cases:
+        c = contestants(network, size)
+        x = c.input(batch)
+        static = profile(c.graph, size, batch=batch).peak_bytes
+        peaks = {k: forward_peak(getattr(c, k), x) for k in ("reference", "executor", "generated", "optimized")}
+        live = {k: live_peak(getattr(c, k), x) for k in ("reference", "executor")}
+        ex = peaks["executor"]
+        rows.append([c.name, batch,
+                     f"{peaks['reference'].allocator / mib:.2f} / {peaks['reference'].between_ops / mib:.2f}",
+                     f"{ex.allocator / mib:.2f} / {ex.between_ops / mib:.2f}",
+                     f"{peaks['generated'].allocator / mib:.2f} / {peaks['generated'].between_ops / mib:.2f}",
+                     f"{peaks['optimized'].allocator / mib:.2f} / {peaks['optimized'].between_ops / mib:.2f}",
+                     f"{live['reference'] / mib:.2f} / {live['executor'] / mib:.2f}", f"{static / mib:.2f}",
+                     f"{(static - ex.between_ops) / ex.between_ops:+.2%} / {(static - ex.allocator) / ex.allocator:+.1%}",
+                     f"`{ex.scratch_op}`"])
+        data.append({"network": c.name, "batch": batch, "static": static, "live": live,
+                     "peaks": {k: v.__dict__ for k, v in peaks.items()}})
+    report.table(["model", "batch", "reference: allocator / between ops", "executor: allocator / between ops",
+                  "generated: allocator / between ops", "optimized: allocator / between ops",
+                  "live tensors: reference / executor", "static", "static vs executor: between ops / allocator",
+                  "executor's allocator peak during"], rows)
+    report.data["memory"] = data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"some of {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--quick", action="store_true", help="tiny counts and inputs: a smoke run")
+    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    args = parser.parse_args(argv)
+    unknown = [s for s in args.sections if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    sections = args.sections or list(SECTIONS)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    from benchmarks.timing import conditions
+
+    report = Report()
+    cond = conditions(torch.get_num_threads())
+    report("# archgraph benchmarks")
+    report()
+    report("Conditions: " + "; ".join(f"{k}: {v}" for k, v in cond.items()) + ".")
+    report(f"Command: `{' '.join(['python -m benchmarks.run', *(argv if argv is not None else sys.argv[1:])])}`")
+    report()
+    report.data["conditions"] = cond
+    started = time.perf_counter()
+    quick = args.quick
+    for section in sections:
+        if section == "latency":
+            latency(report, QUICK if quick else CASES)
+        else:
+            globals()[section](report, quick)
+    report(f"Total time: {time.perf_counter() - started:.0f} s; load average at the end: "
+           f"{conditions(torch.get_num_threads())['load average (1/5/15 min)']}.")
+    if args.out:
+        args.out.write_text("\n".join(report.lines) + "\n", encoding="utf-8")
+    if args.json:
+        args.json.write_text(json.dumps(report.data, indent=1, default=str) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
