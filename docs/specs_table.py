@@ -70,7 +70,7 @@ NAMED = [
                       (101, "44,549,160", "7.8"), (152, "60,192,808", "11.51")]],
     *[Row("resnet.yaml", {"depth": d, "head": "features"}, name=f"ResNet-{d} C2..C5") for d in (18, 34, 50, 101, 152)],
     *[Row("fpn.yaml", {"depth": d}, name=f"FPN-{d} (torchvision)") for d in (18, 34, 50, 101, 152)],
-    *[Row("fpn.yaml", {"depth": d, "bias": False, "smooth_p5": False}, name=f"FPN-{d} (seeds' code)")
+    *[Row("fpn.yaml", {"depth": d, "bias": False, "smooth_p5": False}, name=f"FPN-{d} (FroyoZzz's code)")
       for d in (50, 101)],
     *[Row("refinenet.yaml", {"variant": "light", "depth": d}, name=f"LW-RefineNet-{d}", published_params=p,
           published_compute=c, reproduced=False, source="lw")

@@ -3,7 +3,7 @@ specs/alignseg.yaml.
 
 Oracles:
 
-* the seeds' ``AlignedModule`` and ``CAB`` (/work/shared/seeds/004: a blog's copy of lxtGH/SFSegNets
+* the blog's ``AlignedModule`` and ``CAB`` (a blog's copy of lxtGH/SFSegNets
   and speedinghzl/AlignSeg), ported verbatim below: only the line breaks the blog lost are restored
   and one missing comma put back. Their weights (random, the zero-initialised offset convs
   overwritten) are loaded with strict=True into the edge modules archgraph builds, whose outputs
@@ -48,7 +48,7 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-# --- the oracles: the seeds' code --------------------------------------------------------------------
+# --- the oracles: the blog's code --------------------------------------------------------------------
 
 
 def InPlaceABNSync(num_features, activation="leaky_relu", slope=0.01):  # the library's name
@@ -62,7 +62,7 @@ def InPlaceABNSync(num_features, activation="leaky_relu", slope=0.01):  # the li
     return ABN(num_features)
 
 
-# seeds/004, AlignSeg's CAB, verbatim
+# the blog's copy: AlignSeg's CAB, verbatim
 class CAB(nn.Module):
     def __init__(self, features):
         super(CAB, self).__init__()
@@ -123,7 +123,7 @@ class CAB(nn.Module):
         return high_stage
 
 
-# seeds/004, SFNet's AlignedModule, verbatim
+# the blog's copy: SFNet's AlignedModule, verbatim
 class AlignedModule(nn.Module):
     def __init__(self, inplane, outplane, kernel_size=3):
         super(AlignedModule, self).__init__()
@@ -213,27 +213,27 @@ def build(spec_, **params):
         return archgraph.build(spec_, **params)
 
 
-# --- the seeds' modules, same weights, same outputs -----------------------------------------------------
+# --- the blog's modules, same weights, same outputs -----------------------------------------------------
 
 
-@pytest.mark.parametrize("official", [False, True], ids=["seed", "sfsegnets"])
-def test_sfnet_edge_is_the_seeds_aligned_module(official, monkeypatch):
+@pytest.mark.parametrize("official", [False, True], ids=["blog", "sfsegnets"])
+def test_sfnet_edge_is_the_quoted_aligned_module(official, monkeypatch):
     graph = archgraph.load(spec("sfnet", extra={"align_corners": official}))
     model = archgraph.build(graph).eval()
     edge = model.edges["out"]["coarse"]
-    seed = randomize(AlignedModule(8, 4), 1, flow_scale=4.0)
-    edge.load_state_dict(seed.state_dict(), strict=True)  # down_h, down_l, flow_make: the official keys
+    quoted = randomize(AlignedModule(8, 4), 1, flow_scale=4.0)
+    edge.load_state_dict(quoted.state_dict(), strict=True)  # down_h, down_l, flow_make: the official keys
     if official:
-        # lxtGH/SFSegNets' operators.py differs from the seed in one place: grid_sample(..., align_corners=True)
+        # lxtGH/SFSegNets' operators.py differs from the blog copy in one place: grid_sample(..., align_corners=True)
         monkeypatch.setattr(F, "grid_sample", functools.partial(F.grid_sample, align_corners=True))
     g = torch.Generator().manual_seed(2)
     fine, coarse = torch.randn(2, 8, 9, 13, generator=g), torch.randn(2, 8, 5, 7, generator=g)
     with torch.no_grad():
-        expected = seed([fine, coarse])
+        expected = quoted([fine, coarse])
         got = edge(coarse, fine)
         # the executor: the node sums the lateral (fine) and the warped coarse map, as SFNet's decoder does
         env = model.forward_all(torch.randn(2, 3, 36, 52, generator=g))
-        node = env["fine"] + seed([env["fine"], env["coarse"]])
+        node = env["fine"] + quoted([env["fine"], env["coarse"]])
     assert got.shape == (2, 8, 9, 13)
     assert torch.equal(got, expected)
     assert torch.equal(env["out"], node)
@@ -242,22 +242,22 @@ def test_sfnet_edge_is_the_seeds_aligned_module(official, monkeypatch):
 
 
 @pytest.mark.parametrize("act", ["leaky_relu", "none"])
-def test_alignseg_edge_is_the_seeds_cab(act, monkeypatch):
+def test_alignseg_edge_is_the_quoted_cab(act, monkeypatch):
     graph = archgraph.load(spec("alignseg", extra={"act": act}))
     model = archgraph.build(graph).eval()
     edge = model.edges["out"]["coarse"]
     assert all(not edge.get_parameter(f"delta_gen{k}.2.weight").any() for k in (1, 2))  # zero-initialised
     monkeypatch.setitem(globals(), "InPlaceABNSync",
                         functools.partial(InPlaceABNSync, activation="leaky_relu" if act == "leaky_relu" else "identity"))
-    seed = randomize(CAB(8), 3, flow_scale=4.0)  # the zero init overwritten
-    edge.load_state_dict(seed.state_dict(), strict=True)  # delta_gen1/2.{0,1,2}: the official keys
+    quoted = randomize(CAB(8), 3, flow_scale=4.0)  # the zero init overwritten
+    edge.load_state_dict(quoted.state_dict(), strict=True)  # delta_gen1/2.{0,1,2}: the official keys
     g = torch.Generator().manual_seed(4)
     fine, coarse = torch.randn(2, 8, 9, 13, generator=g), torch.randn(2, 8, 5, 7, generator=g)
     with torch.no_grad():
-        expected = seed(fine, coarse)  # CAB(low_stage, high_stage): the fine map first
+        expected = quoted(fine, coarse)  # CAB(low_stage, high_stage): the fine map first
         got = edge(coarse, fine)
         env = model.forward_all(torch.randn(2, 3, 36, 52, generator=g))
-        node = seed(env["fine"], env["coarse"])
+        node = quoted(env["fine"], env["coarse"])
     assert got.shape == (2, 8, 9, 13)
     assert torch.equal(got, expected)
     assert torch.equal(env["out"], node)  # the edge is the node's only input: the guide is added by the edge

@@ -1,7 +1,7 @@
-"""specs/resnet.yaml and specs/fpn.yaml: torchvision's ResNet and FPN, and the seeds' FPN code.
+"""specs/resnet.yaml and specs/fpn.yaml: torchvision's ResNet and FPN, and FroyoZzz's FPN code.
 
 Oracles: torchvision's published parameter counts; ports of torchvision's ResNet and
-FeaturePyramidNetwork and of the seeds' FPN code (tests/reference/resnet_fpn.py), whose weights
+FeaturePyramidNetwork and of FroyoZzz's FPN code (tests/reference/resnet_fpn.py), whose weights
 are loaded into the archgraph module with strict=True and must give the same outputs; fvcore and
 FlopCounterMode for the static cost model (the new ``maxpool`` block included); the executor
 for the generated source.
@@ -63,7 +63,7 @@ _FPN_RULES = [  # torchvision's BackboneWithFPN: body = the ResNet's layers, fpn
     (r"^fpn\.inner_blocks\.(\d)\.(.*)", lambda m: f"edges.m{int(m[1]) + 2}.resnet_c{int(m[1]) + 2}.0.{m[2]}"),
     (r"^fpn\.layer_blocks\.(\d)\.(.*)", lambda m: f"nodes.p{int(m[1]) + 2}.0.0.{m[2]}"),
 ]
-_SEEDS_RULES = [  # the seeds' FPN: toplayer (C5) and laterallayer1..3 (C4..C2), finalconv1..3 (P4..P2)
+_FROYO_RULES = [  # FroyoZzz's FPN: toplayer (C5) and laterallayer1..3 (C4..C2), finalconv1..3 (P4..P2)
     (r"^toplayer\.(.*)", r"edges.m5.resnet_c5.0.\1"),
     (r"^laterallayer(\d)\.(.*)", lambda m: f"edges.m{5 - int(m[1])}.resnet_c{5 - int(m[1])}.0.{m[2]}"),
     (r"^finalconv(\d)\.(.*)", lambda m: f"nodes.p{5 - int(m[1])}.0.0.{m[2]}"),
@@ -71,7 +71,7 @@ _SEEDS_RULES = [  # the seeds' FPN: toplayer (C5) and laterallayer1..3 (C4..C2),
 
 
 def to_archgraph(key: str, rules=()) -> str:
-    """torchvision's (or the seeds') state-dict key -> archgraph's, for specs/resnet.yaml and specs/fpn.yaml."""
+    """torchvision's (or FroyoZzz's) state-dict key -> archgraph's, for specs/resnet.yaml and specs/fpn.yaml."""
     key = re.sub(r"^body\.", "", key)
     for pattern, replacement in [*rules, *_RESNET_RULES]:
         new, n = re.subn(pattern, replacement, key)
@@ -165,14 +165,14 @@ def test_resnet_depth_must_be_a_torchvision_depth():
 def test_fpn_parameter_counts_equal_the_references(depth):
     with torch.device("meta"):
         ours = archgraph.build(FPN, depth=depth)
-        seeds = archgraph.build(FPN, depth=depth, bias=False, smooth_p5=False)
-        tv, sd = ref.resnet_fpn(depth), ref.seeds_fpn(depth)
+        froyo = archgraph.build(FPN, depth=depth, bias=False, smooth_p5=False)
+        tv, sd = ref.resnet_fpn(depth), ref.froyo_fpn(depth)
     laterals = (256 + 512 + 1024 + 2048) * 256
     smooth = 256 * 256 * 9
     backbone = TORCHVISION[depth] - fc(depth)
     assert count(ours) == count(tv) == backbone + laterals + 4 * 256 + 4 * (smooth + 256)
-    assert count(seeds) == count(sd) == backbone + laterals + 3 * smooth
-    assert (count(ours), count(seeds)) == {50: (26_852_416, 26_260_544), 101: (45_844_544, 45_252_672)}[depth]
+    assert count(froyo) == count(sd) == backbone + laterals + 3 * smooth
+    assert (count(ours), count(froyo)) == {50: (26_852_416, 26_260_544), 101: (45_844_544, 45_252_672)}[depth]
 
 
 def test_fpn_same_outputs_as_torchvision_for_the_same_weights():
@@ -188,10 +188,10 @@ def test_fpn_same_outputs_as_torchvision_for_the_same_weights():
             same(got[name], tensor)
 
 
-def test_fpn_same_outputs_as_the_seeds_code_for_the_same_weights():
+def test_fpn_same_outputs_as_froyozzz_code_for_the_same_weights():
     torch.manual_seed(0)
-    theirs = ref.seeds_fpn(50)
-    ours = pair(theirs, FPN, _SEEDS_RULES, depth=50, bias=False, smooth_p5=False)
+    theirs = ref.froyo_fpn(50)
+    ours = pair(theirs, FPN, _FROYO_RULES, depth=50, bias=False, smooth_p5=False)
     for size in ((64, 64), (70, 50)):
         x = torch.randn(2, 3, *size)
         with torch.no_grad():

@@ -47,11 +47,11 @@ FIGURES = [
     ("hrnet.yaml", {"width": 48}, 77_469_864, HRNET.format("77.5M")),
     ("hrnet.yaml", {"width": 32, "head": "pose"}, 28_536_113, HRNET.format("28.5M")),
     ("hrnet.yaml", {"width": 48, "head": "pose"}, 63_595_745, HRNET.format("63.6M")),
-    # torchvision's resnet_fpn_backbone without P6, and the seeds' FPN code: specs/fpn.yaml's header, tests/test_fpn.py
+    # torchvision's resnet_fpn_backbone without P6, and FroyoZzz's FPN code: specs/fpn.yaml's header, tests/test_fpn.py
     ("fpn.yaml", {"depth": 50}, 26_852_416, "torchvision BackboneWithFPN (specs/fpn.yaml's header)"),
     ("fpn.yaml", {"depth": 101}, 45_844_544, "torchvision BackboneWithFPN (specs/fpn.yaml's header)"),
-    ("fpn.yaml", {"depth": 50, "bias": False, "smooth_p5": False}, 26_260_544, "the seeds' FPN code"),
-    ("fpn.yaml", {"depth": 101, "bias": False, "smooth_p5": False}, 45_252_672, "the seeds' FPN code"),
+    ("fpn.yaml", {"depth": 50, "bias": False, "smooth_p5": False}, 26_260_544, "FroyoZzz's FPN code"),
+    ("fpn.yaml", {"depth": 101, "bias": False, "smooth_p5": False}, 45_252_672, "FroyoZzz's FPN code"),
     # DrSleep's code: specs/refinenet.yaml's header, tests/test_refinenet.py (published LW: 27M / 46M / 62M)
     ("refinenet.yaml", {"variant": "light", "depth": 50}, 27_357_525, "DrSleep rf_lw50 (published 27M)"),
     ("refinenet.yaml", {"variant": "light", "depth": 101}, 46_349_653, "DrSleep rf_lw101 (published 46M)"),

@@ -163,7 +163,7 @@ class ChainedResidualPool(nn.Sequential):
 def warp(x: torch.Tensor, flow: torch.Tensor, nx: float, ny: float, align_corners: bool) -> torch.Tensor:
     """``x`` sampled bilinearly on the base grid over [-1, 1] at ``flow``'s HxW, shifted by flow / (nx, ny).
 
-    Op for op the seeds' ``AlignedModule.flow_warp`` (SFNet; (nx, ny) = (W, H) of the output) and
+    Op for op the blog copy's ``AlignedModule.flow_warp`` (SFNet; (nx, ny) = (W, H) of the output) and
     ``CAB.bilinear_interpolate_torch_gridsample`` (AlignSeg; (nx, ny) = (H, W) of the input, in
     that order), so that outputs match theirs bit for bit. The grid's last axis is (x, y), as
     ``F.grid_sample`` takes it; flow channel 0 moves along x, channel 1 along y.
@@ -187,7 +187,7 @@ class AlignedModule(nn.Module):
     (3x3, no bias) turns their concatenation into a 2-channel flow that warps the original coarse
     map. Returns the warped map (``x``'s width, the guide's HxW); the caller adds the guide.
     ``align_corners`` is grid_sample's: True in the official code, PyTorch's default (False) in
-    the seeds' copy.
+    the blog copy.
     """
 
     def __init__(self, c_in: int, c_guide: int, mid: int, align_corners: bool = True):

@@ -20,7 +20,7 @@ The edge returns the warped coarse map (the source's width, the guide's HxW); SF
 it to the lateral map (``f = conv_x + align([conv_x, f])``), so the target sums this edge with its
 other inputs, typically an identity edge from the guide itself. mid defaults to half the source's
 width (SFNet: ``AlignedModule(inplane=fpn_dim, outplane=fpn_dim // 2)``); grid_sample's
-``align_corners`` to True, as the official code has it (the seeds' copy calls ``F.grid_sample``
+``align_corners`` to True, as the official code has it (the blog copy calls ``F.grid_sample``
 without it: PyTorch's default, False, since 1.3).
 
 ``variant: alignseg`` — Huang et al., "AlignSeg: Feature-Aligned Segmentation Networks", TPAMI 2021,
@@ -36,7 +36,7 @@ the aligned feature aggregation (``CAB`` in speedinghzl/AlignSeg, ``networks/ali
 The edge returns the sum, guide included: the target takes this edge as its only input (the
 rules reject others), and the source and the guide must have the same width, which the output
 keeps. mid defaults to that width (CAB's ``features``). The offsets are divided by (H, W) in the
-order the seeds' copy has it (``norm = [[[[h/s, w/s]]]]``); the repository later swapped it to
+order the blog copy has it (``norm = [[[[h/s, w/s]]]]``); the repository later swapped it to
 (W, H) (its issue #7), which is the same for square maps. The BN's activation is inplace_abn's
 default for ``InPlaceABNSync``, a leaky ReLU of slope 0.01 (``act: none`` leaves it out); grid_sample
 runs with PyTorch's default, align_corners=False, as the code calls it.

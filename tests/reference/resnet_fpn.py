@@ -1,4 +1,4 @@
-"""Self-contained ports of torchvision's ResNet and FPN and of the seeds' FPN code, used as test oracles.
+"""Self-contained ports of torchvision's ResNet and FPN and of FroyoZzz's FPN code, used as test oracles.
 
 torchvision is not installed here, so the code itself is ported (BSD 3-Clause License,
 Copyright (c) Soumith Chintala 2016, and the torchvision contributors):
@@ -19,8 +19,8 @@ checks that only guard them; pretrained loading and ``zero_init_residual`` are d
 detection models add ``LastLevelMaxPool``, a "pool" level P6, which FPN's P2..P5 do not have),
 and so ``FeaturePyramidNetwork`` has none either.
 
-The seeds' FPN (``/work/shared/seeds/001``, the blog's code, from FroyoZzz/CV-Papers-Codes
-``FPN/FPN.py``) is :class:`SeedsFPN`, as written there: its Bottleneck (a copy of torchvision's,
+FroyoZzz's FPN (a blog's code, from FroyoZzz/CV-Papers-Codes
+``FPN/FPN.py``) is :class:`FroyoFPN`, as written there: its Bottleneck (a copy of torchvision's,
 so the one above is used) and ``_make_layer``, 1x1 lateral convs and 3x3 output convs *without bias* (its ``conv1x1`` and
 ``conv3x3`` helpers are torchvision's), ``_upsample_add`` = nearest ``F.upsample`` to the
 lateral's size (here ``F.interpolate``, which ``F.upsample`` calls), and no 3x3 conv on P5; its
@@ -43,8 +43,8 @@ __all__ = [
     "FeaturePyramidNetwork",
     "BackboneWithFPN",
     "resnet_fpn",
-    "SeedsFPN",
-    "seeds_fpn",
+    "FroyoFPN",
+    "froyo_fpn",
     "LAYERS",
 ]
 
@@ -321,12 +321,12 @@ def resnet_fpn(depth, out_channels=256):
     return BackboneWithFPN(backbone, return_layers, in_channels_list, out_channels)
 
 
-# --- the seeds' FPN (seeds/001: FroyoZzz/CV-Papers-Codes, FPN/FPN.py) --------------------------
+# --- FroyoZzz's FPN (CV-Papers-Codes, FPN/FPN.py) --------------------------
 
 
-class SeedsFPN(nn.Module):
+class FroyoFPN(nn.Module):
     def __init__(self, block, layers):
-        super(SeedsFPN, self).__init__()
+        super(FroyoFPN, self).__init__()
         self.inplanes = 64
 
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -395,8 +395,8 @@ class SeedsFPN(nn.Module):
         return p2, p3, p4, p5
 
 
-def seeds_fpn(depth):
-    """The seeds' FPN101() = SeedsFPN(Bottleneck, [3, 4, 23, 3]); FPN-50 with [3, 4, 6, 3]."""
+def froyo_fpn(depth):
+    """FroyoZzz's FPN101() = FroyoFPN(Bottleneck, [3, 4, 23, 3]); FPN-50 with [3, 4, 6, 3]."""
     block, layers = LAYERS[depth]
-    assert block is Bottleneck, "the seeds' FPN hard-codes ResNet-50/101/152's widths (C5: 2048)"
-    return SeedsFPN(block, layers)
+    assert block is Bottleneck, "FroyoZzz's FPN hard-codes ResNet-50/101/152's widths (C5: 2048)"
+    return FroyoFPN(block, layers)
