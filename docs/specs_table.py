@@ -51,6 +51,10 @@ class Row:
 NAMED = [
     Row("hrnet.yaml", {"width": 18}, name="HRNet-W18-C", published_params="21.3M", published_compute="3.99",
         compute_convention="hrnet-readme", source="hrnet"),
+    Row("hrnet.yaml", {"variant": "small_v1"}, name="HRNet-W18-C-Small-v1", published_params="13.2M",
+        published_compute="1.49", compute_convention="hrnet-readme", source="hrnet"),
+    Row("hrnet.yaml", {"variant": "small_v2"}, name="HRNet-W18-C-Small-v2", published_params="15.6M",
+        published_compute="2.42", compute_convention="hrnet-readme", source="hrnet"),
     Row("hrnet.yaml", {"width": 32}, name="HRNet-W32-C", published_params="41.2M", published_compute="8.31",
         compute_convention="hrnet-readme", source="hrnet"),
     Row("hrnet.yaml", {"width": 48}, name="HRNet-W48-C", published_params="77.5M", published_compute="16.1",

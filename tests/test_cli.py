@@ -165,7 +165,7 @@ def test_validate_rejects_a_size_the_network_cannot_take():
     result = run("validate", HRNET, "--input", "225x225")
     assert result.exit_code == 2
     # located at the stage (pattern) whose fusion node the sizes disagree at: line 52 is `    name: s2`
-    assert result.stderr.startswith(f"{HRNET}:52:11: error: inputs to 's2_m0_f0' disagree in size for a "
+    assert result.stderr.startswith(f"{HRNET}:65:11: error: inputs to 's2_m0_f0' disagree in size for a "
                                     "225x225 input: 's2_m0_b0' gives 57x57, 's2_m0_b1' gives 58x58")
     assert "divisible by 32" in result.stderr
 
@@ -228,7 +228,7 @@ def test_expand_yaml_to_stdout():
     result = run("expand", HRNET, "--set", "width=18", "--set", "head=pose")
     assert result.exit_code == 0, result.stderr
     header, _, _ = result.stdout.partition("\n")
-    assert header == f"# {HRNET} expanded width=18 head=pose classes=1000 joints=17 seg_classes=19"
+    assert header == f"# {HRNET} expanded width=18 variant=standard head=pose classes=1000 joints=17 seg_classes=19"
     assert yaml.safe_load(result.stdout) == plain(HRNET, width=18, head="pose").to_data()
 
 

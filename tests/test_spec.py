@@ -53,7 +53,7 @@ def node_set(graph):
 
 def test_parameter_defaults():
     graph = archgraph.load(HRNET)
-    assert graph.params == {"width": 32, "head": "classification", "classes": 1000, "joints": 17,
+    assert graph.params == {"width": 32, "variant": "standard", "head": "classification", "classes": 1000, "joints": 17,
                             "seg_classes": 19}
     # the stride-4 branch has width C, the stride-32 branch 8C
     assert graph.nodes["s4_m2_b0"].channels == 32
@@ -129,7 +129,7 @@ def test_unknown_parameter_with_did_you_mean():
     assert "unknown parameter 'widht'" in error.message
     assert error.hint == "did you mean 'width'?"
     [error] = errors_of(archgraph.load, HRNET, zzz=1)
-    assert error.hint == "parameters: width, head, classes, joints, seg_classes"
+    assert error.hint == "parameters: width, variant, head, classes, joints, seg_classes"
     no_params = spec([{"name": "a", "stride": 1, "channels": 3, "from": "image", "output": True}])
     [error] = errors_of(archgraph.load, no_params, width=1)
     assert error.hint == "it has none"

@@ -43,6 +43,8 @@ FIGURES = [
     *[("resnet.yaml", {"depth": d, "head": "features"}, n, BACKBONE) for d, n in
       [(18, 11_176_512), (34, 21_284_672), (50, 23_508_032), (101, 42_500_160), (152, 58_143_808)]],
     ("hrnet.yaml", {"width": 18}, 21_299_004, HRNET.format("21.3M")),
+    ("hrnet.yaml", {"variant": "small_v1"}, 13_187_464, HRNET.format("13.2M")),
+    ("hrnet.yaml", {"variant": "small_v2"}, 15_597_464, HRNET.format("15.6M")),
     ("hrnet.yaml", {"width": 32}, 41_232_680, HRNET.format("41.2M")),
     ("hrnet.yaml", {"width": 48}, 77_469_864, HRNET.format("77.5M")),
     ("hrnet.yaml", {"width": 32, "head": "pose"}, 28_536_113, HRNET.format("28.5M")),
@@ -84,7 +86,9 @@ def key(spec: str, params: dict) -> tuple:
 
 PARAMS = {key(spec, params): (n, source) for spec, params, n, source in FIGURES}
 # choice variants with no published or reference figure: their count is checked against the static model only
-NO_FIGURE = {key("fpn.yaml", {"depth": d}) for d in (18, 34, 152)} | {key("hrnet.yaml", {"head": "segmentation"})}
+NO_FIGURE = {key("fpn.yaml", {"depth": d}) for d in (18, 34, 152)} | {
+    key("hrnet.yaml", {"head": h, "variant": v}) for h in ("pose", "segmentation")
+    for v in ("standard", "small_v1", "small_v2") if (h, v) != ("pose", "standard")}
 
 
 def count(module: torch.nn.Module) -> int:

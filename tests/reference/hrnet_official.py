@@ -14,7 +14,8 @@ What was changed, and only this:
   ``FINAL_CONV_KERNEL``, ``MODEL.ALIGN_CORNERS``) is replaced by the plain-Python
   arguments of :func:`hrnet_cls`, :func:`hrnet_pose` and :func:`hrnet_seg` and by the
   fixed stage layout shared by every published variant (modules 1/4/3, branches 2/3/4,
-  4 BasicBlocks per branch, widths C, 2C, 4C, 8C; stage 1 = 4 Bottlenecks of 64 planes);
+  4 BasicBlocks per branch, widths C, 2C, 4C, 8C; stage 1 = 4 Bottlenecks of 64 planes),
+  which :func:`hrnet_cls`'s keyword arguments change for the small classification configs;
 - the three repositories each carry their own copy of ``HighResolutionModule``; here there
   is one, with two keyword arguments selecting the variant: ``upsample_mode`` ('nearest':
   ``nn.Upsample(scale_factor)`` inside ``fuse_layers[i][j]`` as cls/pose do; 'bilinear':
@@ -288,16 +289,20 @@ class HighResolutionModule(nn.Module):
         return x_fuse
 
 
-def _stage_configs(width):
-    """STAGE2..4 of every published HRNet-W{C} config (cls, pose and seg alike)."""
+def _stage_configs(width, modules=(1, 4, 3), blocks=4):
+    """STAGE2..4 of every published HRNet-W{C} config (cls, pose and seg alike).
+
+    ``modules`` and ``blocks`` default to that layout; the small classification configs
+    (``cls_hrnet_w18_small_v1/v2``) set them.
+    """
     return [
-        dict(NUM_MODULES=1, NUM_BRANCHES=2, BLOCK=BasicBlock,
-             NUM_BLOCKS=[4, 4], NUM_CHANNELS=[width, 2 * width], FUSE_METHOD="SUM"),
-        dict(NUM_MODULES=4, NUM_BRANCHES=3, BLOCK=BasicBlock,
-             NUM_BLOCKS=[4, 4, 4], NUM_CHANNELS=[width, 2 * width, 4 * width],
+        dict(NUM_MODULES=modules[0], NUM_BRANCHES=2, BLOCK=BasicBlock,
+             NUM_BLOCKS=[blocks] * 2, NUM_CHANNELS=[width, 2 * width], FUSE_METHOD="SUM"),
+        dict(NUM_MODULES=modules[1], NUM_BRANCHES=3, BLOCK=BasicBlock,
+             NUM_BLOCKS=[blocks] * 3, NUM_CHANNELS=[width, 2 * width, 4 * width],
              FUSE_METHOD="SUM"),
-        dict(NUM_MODULES=3, NUM_BRANCHES=4, BLOCK=BasicBlock,
-             NUM_BLOCKS=[4, 4, 4, 4],
+        dict(NUM_MODULES=modules[2], NUM_BRANCHES=4, BLOCK=BasicBlock,
+             NUM_BLOCKS=[blocks] * 4,
              NUM_CHANNELS=[width, 2 * width, 4 * width, 8 * width], FUSE_METHOD="SUM"),
     ]
 
@@ -308,7 +313,8 @@ class _HighResolutionBackbone(nn.Module):
     Subclasses add the head; the attribute names here are the official ones.
     """
 
-    def __init__(self, width, *, upsample_mode, relu_inplace, last_multi_scale_output):
+    def __init__(self, width, *, upsample_mode, relu_inplace, last_multi_scale_output,
+                 stage1_blocks=4, stage1_planes=64, modules=(1, 4, 3), blocks=4):
         super().__init__()
         self._upsample_mode = upsample_mode
         self._relu_inplace = relu_inplace
@@ -322,10 +328,11 @@ class _HighResolutionBackbone(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
         # STAGE1: 1 module, 1 branch, BOTTLENECK, NUM_BLOCKS [4], NUM_CHANNELS [64]
-        self.layer1 = self._make_layer(Bottleneck, 64, 64, 4)
-        stage1_out_channel = Bottleneck.expansion * 64
+        # (small configs: [1], [32] for w18_small_v1; [2], [64] for w18_small_v2)
+        self.layer1 = self._make_layer(Bottleneck, 64, stage1_planes, stage1_blocks)
+        stage1_out_channel = Bottleneck.expansion * stage1_planes
 
-        stage2_cfg, stage3_cfg, stage4_cfg = _stage_configs(width)
+        stage2_cfg, stage3_cfg, stage4_cfg = _stage_configs(width, modules, blocks)
 
         self.stage2_cfg = stage2_cfg
         num_channels = [c * stage2_cfg['BLOCK'].expansion for c in stage2_cfg['NUM_CHANNELS']]
@@ -473,9 +480,9 @@ class _HighResolutionBackbone(nn.Module):
 class HighResolutionNetCls(_HighResolutionBackbone):
     """``HighResolutionNet`` of HRNet-Image-Classification (``cls_hrnet.py``)."""
 
-    def __init__(self, width=32, num_classes=1000):
+    def __init__(self, width=32, num_classes=1000, **layout):
         super().__init__(width, upsample_mode="nearest", relu_inplace=False,
-                         last_multi_scale_output=True)
+                         last_multi_scale_output=True, **layout)
 
         self.incre_modules, self.downsamp_modules, \
             self.final_layer = self._make_head(self.pre_stage_channels)
@@ -622,9 +629,18 @@ class HighResolutionNetSeg(_HighResolutionBackbone):
         return x
 
 
-def hrnet_cls(width: int = 32, num_classes: int = 1000) -> nn.Module:
-    """HRNet-W{width}-C classifier (official ``cls_hrnet.py``)."""
-    return HighResolutionNetCls(width, num_classes)
+def hrnet_cls(width: int = 32, num_classes: int = 1000, *, stage1_blocks: int = 4,
+              stage1_planes: int = 64, modules: tuple = (1, 4, 3), blocks: int = 4) -> nn.Module:
+    """HRNet-W{width}-C classifier (official ``cls_hrnet.py``).
+
+    The keywords give the official configs' STAGE1 NUM_BLOCKS/NUM_CHANNELS and STAGE2..4
+    NUM_MODULES/NUM_BLOCKS; the defaults are every HRNet-W{C}-C config's. The small configs:
+    ``cls_hrnet_w18_small_v1``: width 16, stage1_blocks 1, stage1_planes 32, modules (1, 1, 1),
+    blocks 2; ``cls_hrnet_w18_small_v2``: width 18, stage1_blocks 2, stage1_planes 64,
+    modules (1, 3, 2), blocks 2.
+    """
+    return HighResolutionNetCls(width, num_classes, stage1_blocks=stage1_blocks,
+                                stage1_planes=stage1_planes, modules=modules, blocks=blocks)
 
 
 def hrnet_pose(width: int = 32, num_joints: int = 17) -> nn.Module:

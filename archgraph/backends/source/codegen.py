@@ -463,7 +463,7 @@ class _Writer:
         return [comment(self.describe(name), pad), *code]
 
     def describe(self, name: str) -> str:
-        """'node s2_m0_f0 = relu(s2_m0_b0 + upsample(s2_m0_b1)) (specs/hrnet.yaml:51:5)'."""
+        """'node s2_m0_f0 = relu(s2_m0_b0 + upsample(s2_m0_b1)) (specs/hrnet.yaml:64:5)'."""
         graph, node = self.graph, self.graph.nodes[name]
         edges = graph.in_edges(name)
         parts = [e.src if e.op.tag == "identity" else f"{e.op.tag}({e.src}{f', guide={e.guide}' if e.guide else ''})"
