@@ -62,14 +62,6 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small forwards are dominated by thread hand-offs (badly so on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

@@ -34,14 +34,6 @@ TORCHVISION = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 
 EXPANSION = {18: 1, 34: 1, 50: 4, 101: 4, 152: 4}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small forwards are dominated by thread hand-offs (badly so on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

@@ -39,13 +39,6 @@ MODES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def built(spec, params, seed=1):
     graph = archgraph.load(spec, **params)

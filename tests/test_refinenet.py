@@ -31,13 +31,6 @@ SPEC = "specs/refinenet.yaml"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import io
-import os
 import re
 import shutil
 import subprocess

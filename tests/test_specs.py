@@ -95,13 +95,6 @@ def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _id(variant: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in variant.items()) or "defaults"

@@ -26,13 +26,6 @@ SPEC = "specs/unet.yaml"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 # --- an independent U-Net -----------------------------------------------------------------------
 

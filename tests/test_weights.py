@@ -31,13 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 HRNET, RESNET, FPN = (str(ROOT / "specs" / f"{name}.yaml") for name in ("hrnet", "resnet", "fpn"))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def run(*args: str):
     result = CliRunner().invoke(app, [str(a) for a in args])

@@ -104,36 +104,31 @@ def compare(total: Cost, fvcore: dict[str, Any] | None, flop_counter: dict[str, 
     rows: list[Row] = []
     if fvcore is not None:
         conv = CONVENTIONS["fvcore"]
-        seen = set()
-        for op, term in FVCORE_OPS.items():
-            static = conv.weight(term, training) * total.work.get(term, 0)
-            measured = fvcore["by_operator"].get(op, 0)
-            if static or measured:
-                note = "" if static == measured else "differs: a cost rule and the module disagree"
-                rows.append(Row("fvcore", op, static, measured, note))
-            seen.add(op)
-        for op, measured in fvcore["by_operator"].items():
-            if op not in seen:
-                rows.append(Row("fvcore", op, 0, measured, "an operator the static model does not know"))
+        weighted = {op: (term, conv.weight(term, training)) for op, term in FVCORE_OPS.items()}
+        rows += _per_operator("fvcore", weighted, fvcore["by_operator"], total)
         skipped = fvcore.get("unsupported", {})
         for term, note in _ignored(conv, training, total, skipped).items():
             rows.append(Row("fvcore", f"(ignores) {term}", 0, 0, note))
     if flop_counter is not None:
-        seen = set()
-        for op, (term, weight) in FLOP_COUNTER_OPS.items():
-            static = weight * total.work.get(term, 0)
-            measured = flop_counter["by_operator"].get(op, 0)
-            if static or measured:
-                note = "" if static == measured else "differs: a cost rule and the module disagree"
-                rows.append(Row("flop_counter", op, static, measured, note))
-            seen.add(op)
-        for op, measured in flop_counter["by_operator"].items():
-            if op not in seen:
-                rows.append(Row("flop_counter", op, 0, measured, "an operator the static model does not know"))
+        rows += _per_operator("flop_counter", FLOP_COUNTER_OPS, flop_counter["by_operator"], total)
         counted = {term for term, _ in FLOP_COUNTER_OPS.values()}
         for term, n in total.work.items():
             if term not in counted:
                 rows.append(Row("flop_counter", f"(ignores) {term}", 0, 0, f"{n:,} {_UNITS[term]}"))
+    return rows
+
+
+def _per_operator(counter: str, ops: dict[str, tuple[str, int]], measured: dict[str, int], total: Cost) -> list[Row]:
+    """One row per operator a counter counts: the static figure (work term x weight) beside its own."""
+    rows = []
+    for op, (term, weight) in ops.items():
+        static = weight * total.work.get(term, 0)
+        if static or measured.get(op, 0):
+            note = "" if static == measured.get(op, 0) else "differs: a cost rule and the module disagree"
+            rows.append(Row(counter, op, static, measured.get(op, 0), note))
+    for op, n in measured.items():
+        if op not in ops:
+            rows.append(Row(counter, op, 0, n, "an operator the static model does not know"))
     return rows
 
 
