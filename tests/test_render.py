@@ -174,6 +174,26 @@ def test_every_edge_is_drawn_with_its_class(path, params, options):
             {f"node-{n}" for n in [graph.input.name, *graph.nodes]}
 
 
+@pytest.mark.parametrize("options", FOLDS)
+@pytest.mark.parametrize(("path", "params"), CASES, ids=CASE_IDS)
+def test_every_guide_is_drawn_into_its_edges_target(path, params, options):
+    graph, picture, svg = rendered(path, params, **options)
+    guided = [e for e in graph.edges if e.guide is not None]
+    assert set(picture.guides) == {(e.src, e.dst) for e in guided}
+    assert len([i for i in svg if "arch-guide" in svg[i].classes]) == len(guided)
+    for edge in guided:
+        item = svg[picture.guides[(edge.src, edge.dst)]]
+        assert {"arch-guide", f"op-{edge.op.tag}"} <= item.classes
+        (x0, y0), (x1, y1) = item.points[0], item.points[-1]
+        guide, target = svg[picture.nodes[edge.guide]].box, svg[picture.nodes[edge.dst]].box
+        assert abs(x0 - guide[2]) < 1 and guide[1] <= y0 <= guide[3], "leaves the guide's right side"
+        assert target[0] - 10 < x1 <= target[0] and target[1] <= y1 <= target[3], "enters the target's left side"
+        assert f"the guide of {edge.src} → {edge.dst}" in item.tooltip
+        assert str(edge.origin.loc()) in item.tooltip
+    if guided:
+        assert "fusion-guide" in svg["legend-guide"].classes
+
+
 @pytest.mark.parametrize(("path", "params"), CASES, ids=CASE_IDS)
 def test_a_legend_entry_per_edge_kind(path, params):
     graph, picture, svg = rendered(path, params)
@@ -191,7 +211,7 @@ def test_a_legend_entry_per_edge_kind(path, params):
 @pytest.mark.parametrize("options", FOLDS)
 @pytest.mark.parametrize(("path", "params"), CASES, ids=CASE_IDS)
 def test_no_boxes_overlap_and_no_edge_crosses_a_box(path, params, options):
-    _, picture, svg = rendered(path, params, **options)
+    graph, picture, svg = rendered(path, params, **options)
     nodes = {i: svg[i].box for i in svg if "arch-node" in svg[i].classes}
     captions = {i: svg[i].box for i in svg if svg[i].classes & {"lane-label", "fold-label", "title", "legend-text"}}
     names = sorted(nodes)
@@ -200,11 +220,15 @@ def test_no_boxes_overlap_and_no_edge_crosses_a_box(path, params, options):
             assert not overlap(nodes[a], nodes[b]), f"{a} overlaps {b}"
         for c, box in captions.items():
             assert not overlap(nodes[a], box), f"{a} overlaps the caption {c}"
+    guide_ends = {picture.guides[(e.src, e.dst)]: (e.guide, e.dst) for e in graph.edges if e.guide is not None}
     for i, item in svg.items():
-        if "arch-edge" not in item.classes:
+        if "arch-edge" in item.classes:
+            names = i[len("edge-"):].split("--")
+        elif "arch-guide" in item.classes:
+            names = guide_ends[i]
+        else:
             continue
-        ends = {f"node-{n}" for n in i[len("edge-"):].split("--")} | {picture.nodes.get(n, "") for n in
-                                                                    i[len("edge-"):].split("--")}
+        ends = {f"node-{n}" for n in names} | {picture.nodes.get(n, "") for n in names}
         for x, y in bezier_points(item.points):
             for n, (x0, y0, x1, y1) in nodes.items():
                 if n not in ends:
@@ -231,7 +255,7 @@ def test_the_docs_show_every_spec_as_it_is(path):
                                 f"archgraph render specs/{path.name} -o docs/img/{path.stem}.svg")
     shown = parse(committed.read_bytes())
     _, _, current = rendered(path, {})
-    kinds = ("arch-node", "arch-edge", "fold")
+    kinds = ("arch-node", "arch-edge", "arch-guide", "fold")
     assert {i for i in shown if shown[i].classes & set(kinds)} == {i for i in current if current[i].classes & set(kinds)}, \
         f"{committed.relative_to(ROOT)} is out of date: archgraph render specs/{path.name} -o {committed.relative_to(ROOT)}"
 

@@ -107,6 +107,7 @@ class Diagram:
     folds: tuple[Fold, ...] = ()
     nodes: dict[str, str] = field(default_factory=dict)  # every graph node -> the id of the box drawing it
     edges: dict[tuple[str, str], str] = field(default_factory=dict)  # every edge -> its curve's or fold's id
+    guides: dict[tuple[str, str], str] = field(default_factory=dict)  # a guided edge -> its guide's curve (or fold)
 
     @property
     def fold_names(self) -> list[str]:
@@ -231,6 +232,15 @@ def edge_id(src: str, dst: str) -> str:
     return f"edge-{src}--{dst}"
 
 
+def guide_id(src: str, dst: str) -> str:
+    """The curve from a guided edge's guide node to the edge's target (named after the edge)."""
+    return f"guide-{src}--{dst}"
+
+
+# the dotted curve from a guide node into the target of the edge it guides
+GUIDE = EdgeStyle("guide", "guide: the map a guided edge aligns to", "#CC79A7", "dotted", "odot")
+
+
 # --- the builder ----------------------------------------------------------------------------------
 
 
@@ -262,6 +272,7 @@ class _Builder:
         for f in self.layout.folds:
             for j, name in enumerate(f.units[0]):
                 self.copies[name] = [unit[j] for unit in f.units]
+        self.repeats = [f.repeat_of() for f in self.layout.folds]  # per fold: node -> which copy it is in
         self.groups, self.folded = self._edge_groups()
         self._max: float | None = None
         self.kinds: dict[str, EdgeStyle] = {}  # every edge kind drawn, for the legend
@@ -503,46 +514,65 @@ class _Builder:
         boxes that stand for their ends."""
         groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
         folded: dict[tuple[str, str], int] = {}
-        repeat, fold_of = {}, {}
-        for k, f in enumerate(self.layout.folds):
-            for name, r in f.repeat_of().items():
-                repeat[name], fold_of[name] = r, k
         for edge in self.graph.edges:
             s, d = edge.src, edge.dst
-            if s in fold_of and fold_of[s] == fold_of.get(d) and repeat[s] != repeat[d]:
-                folded[(s, d)] = fold_of[s]
+            k = self._fold_between(s, d)
+            if k is not None:
+                folded[(s, d)] = k
                 continue
             groups.setdefault((self.rep.get(s, s), self.rep.get(d, d)), []).append((s, d))
         return groups, folded
 
+    def _fold_between(self, s: str, d: str) -> int | None:
+        """The fold hiding a curve from ``s`` to ``d`` (two copies of one folded module), or None."""
+        for k, repeat in enumerate(self.repeats):
+            if s in repeat and d in repeat:
+                return k if repeat[s] != repeat[d] else None
+        return None
+
     def _route_edges(self) -> None:
         graph, out = self.graph, self.out
-        groups = self.groups
         edge_of = {(e.src, e.dst): e for e in graph.edges}
+        # every curve, as (tail box, head box): the fusion edges, then each guided edge's guide input
+        routes = list(self.groups)
+        guided: list[Edge] = []
+        for edge in graph.edges:
+            if edge.guide is None:
+                continue
+            k = self._fold_between(edge.guide, edge.dst)
+            if k is not None:
+                out.guides[(edge.src, edge.dst)] = f"fold-{k}"
+                continue
+            guided.append(edge)
+            routes.append((self.rep.get(edge.guide, edge.guide), self.rep.get(edge.dst, edge.dst)))
         # ports: spread the curves leaving (entering) a box over its right (left) side, top to bottom
-        leaving: dict[str, list[tuple[str, str]]] = {}
-        entering: dict[str, list[tuple[str, str]]] = {}
-        for s, d in groups:
-            leaving.setdefault(s, []).append((s, d))
-            entering.setdefault(d, []).append((s, d))
-        port: dict[tuple[str, str, str], float] = {}
-        for s, ends in leaving.items():
-            ends.sort(key=lambda e: (self.boxes[e[1]].y, self.boxes[e[1]].x))
-            for k, e in enumerate(ends):
-                port[("out", *e)] = self._spread(self.boxes[s], k, len(ends))
-        for d, ends in entering.items():
-            ends.sort(key=lambda e: (self.boxes[e[0]].y, -self.boxes[e[0]].x))
-            for k, e in enumerate(ends):
-                port[("in", *e)] = self._spread(self.boxes[d], k, len(ends))
-        for (s, d), members in groups.items():
+        leaving: dict[str, list[int]] = {}
+        entering: dict[str, list[int]] = {}
+        for i, (s, d) in enumerate(routes):
+            leaving.setdefault(s, []).append(i)
+            entering.setdefault(d, []).append(i)
+        out_port: dict[int, float] = {}
+        in_port: dict[int, float] = {}
+        for s, ids in leaving.items():
+            ids.sort(key=lambda i: (self.boxes[routes[i][1]].y, self.boxes[routes[i][1]].x))
+            for k, i in enumerate(ids):
+                out_port[i] = self._spread(self.boxes[s], k, len(ids))
+        for d, ids in entering.items():
+            ids.sort(key=lambda i: (self.boxes[routes[i][0]].y, -self.boxes[routes[i][0]].x))
+            for k, i in enumerate(ids):
+                in_port[i] = self._spread(self.boxes[d], k, len(ids))
+
+        def path(i: int) -> tuple[list[tuple[float, float]], tuple[float, float]]:
+            s, d = routes[i]
+            p3 = (self.boxes[d].left, in_port[i])
+            return self._path((self.boxes[s].right, out_port[i]), (p3[0] - ARROW, p3[1]), s, d), p3
+
+        for i, ((s, d), members) in enumerate(self.groups.items()):
             # named after the graph edge drawn: inside a fold, the first copy's (an edge leaving a fold
             # leaves its last copy, and is the only one)
             real = members[0]
             edge = edge_of[real]
-            a, b = self.boxes[s], self.boxes[d]
-            p0 = (a.right, port[("out", s, d)])
-            p3 = (b.left, port[("in", s, d)])
-            points = self._path(p0, (p3[0] - ARROW, p3[1]), s, d)
+            points, p3 = path(i)
             style = edge.op.render_style()
             self.kinds.setdefault(style.kind, style)
             classes = ["arch-edge", f"fusion-{style.kind}", f"op-{edge.op.tag}"]
@@ -563,6 +593,16 @@ class _Builder:
                 out.edges[m] = cid
         for (s, d), k in self.folded.items():
             out.edges[(s, d)] = f"fold-{k}"
+        for i, edge in enumerate(guided, start=len(self.groups)):
+            points, p3 = path(i)
+            self.kinds.setdefault(GUIDE.kind, GUIDE)
+            cid = guide_id(edge.src, edge.dst)
+            colour = edge.op.render_style().color
+            tip = (f"{edge.guide} → {edge.dst}: the guide of {edge.src} → {edge.dst} ({edge.op.tag}), "
+                   f"read at {self.shapes[edge.guide].h}×{self.shapes[edge.guide].w}\nspec: {_where(edge.origin)}")
+            out.curves.append(Curve(cid, ("arch-guide", f"op-{edge.op.tag}"), node_id(routes[i][0]),
+                                    node_id(routes[i][1]), points, p3, colour, GUIDE.style, GUIDE.arrowhead, 1.1, tip))
+            out.guides[(edge.src, edge.dst)] = cid
 
     @staticmethod
     def _spread(box: Box, k: int, n: int) -> float:
