@@ -1,6 +1,6 @@
 """The `archgraph` command: every command and its help, exit codes, files written, torch-free commands.
 
-Oracles: the documented contract in archgraph/cli.py's docstring (exit 0 / 2 / 1, one
+Oracles: the documented contract in archgraph/cli/__init__.py's docstring (exit 0 / 2 / 1, one
 located line per problem, validate/expand/schema/ops never import torch), the published
 HRNet-W18-C parameter count (21,299,004), and node/edge counts of HRNet-W18-C worked
 out by hand from the architecture (66 nodes, 131 edges).
