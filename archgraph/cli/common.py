@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
 import typer
 from rich.console import Console
@@ -87,10 +87,12 @@ def plain(spec: Path, pairs: list[str]):
     return expand(source_of(spec), overrides(pairs), COMMAND_LINE, limits=limits)
 
 
-def load(spec: Path, pairs: list[str]):
+def load(spec: Path, pairs: list[str], input_text: Optional[str]):
+    """The verified graph, and the size that --input gives (None: the spec's)."""
     from archgraph.ir import lower, verify
 
-    return verify(lower(plain(spec, pairs)))
+    graph = verify(lower(plain(spec, pairs)))
+    return graph, input_size(input_text, graph.input.channels)
 
 
 def check_build(graph, size) -> None:
@@ -98,6 +100,16 @@ def check_build(graph, size) -> None:
     from archgraph.limits import check_build as check
 
     check(graph, limits, size)
+
+
+def write_output(output: Optional[Path], data: Union[str, bytes]) -> None:
+    """``data`` on stdout, or the whole file at once (write_atomic): a failed or interrupted command leaves none."""
+    if output is None:
+        sys.stdout.write(data if isinstance(data, str) else data.decode())
+        return
+    from archgraph.io import write_atomic
+
+    write_atomic(output, data)
 
 
 def squash(body: str) -> str:

@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from archgraph.cli.common import (COMMAND_LINE, InputOpt, SetOpt, SpecArg, check_build, input_size, load, out,
-                                  reporting, squash)
+from archgraph.cli.common import (COMMAND_LINE, InputOpt, SetOpt, SpecArg, check_build, load, out, reporting, squash,
+                                  write_output)
 from archgraph.errors import SpecError
 
 
@@ -41,8 +41,7 @@ def compile(
     with reporting():
         from archgraph.ir import infer
 
-        graph = load(spec, set_)
-        size = input_size(input, graph.input.channels)
+        graph, size = load(spec, set_, input)
         shapes = infer(graph, size)
         check_build(graph, size)
         if target is not None or output is not None or check:
@@ -80,7 +79,6 @@ def _compile_target(graph, size, batch: int, target: Optional[str], output: Opti
                     optimize: bool = False) -> None:
     """``compile --target``: generate, optionally check, then write atomically (or print the source)."""
     from archgraph.backends.source.export import TARGETS, CheckFailed, compile_graph
-    from archgraph.io import write_atomic
 
     where = COMMAND_LINE
     if target is None:
@@ -101,10 +99,9 @@ def _compile_target(graph, size, batch: int, target: Optional[str], output: Opti
     report = sys.stderr if output is None else sys.stdout
     for line in compiled.checks:
         report.write(f"check: {line}\n")
+    write_output(output, compiled.data)  # without -o, the target is source (checked above): printed
     if output is None:
-        sys.stdout.write(compiled.source)
         return
-    write_atomic(output, compiled.data)
     lines = compiled.source.count("\n")
     detail = f"{lines} lines" if target == "source" else f"{len(compiled.data):,} bytes, from {lines} lines of source"
     report.write(f"{graph.name}: wrote {output} ({target}, {detail})\n")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from archgraph.cli.common import (COMMAND_LINE, InputOpt, SetOpt, SpecArg, check_build, input_size, load, out,
-                                  overrides, reporting, squash)
+from archgraph.cli.common import (COMMAND_LINE, InputOpt, SetOpt, SpecArg, check_build, load, out, overrides,
+                                  reporting, squash, write_output)
 from archgraph.errors import SpecError
 
 
@@ -69,8 +68,7 @@ def profile(
         variants = []
         for combo in itertools.product(*axes):
             chosen = overrides(list(combo))
-            graph = load(spec, list(combo))
-            size = input_size(input, graph.input.channels)
+            graph, size = load(spec, list(combo), input)
             prof = static_profile(graph, size, batch, dtype)
             if verify or device is not None:  # these build the module
                 check_build(graph, size)
@@ -110,12 +108,7 @@ def profile(
                 else:
                     _sweep_table(variants, conv, train)
             text = captured.get()
-        if output is None:
-            sys.stdout.write(text)
-        else:  # written whole, at the end: an interrupted or failed profile leaves no file
-            from archgraph.io import write_atomic
-
-            write_atomic(output, text)
+        write_output(output, text)  # at the end: an interrupted or failed profile leaves no file
         if verify and any(r["note"].startswith("differs") for v in variants for r in v["verify"]["rows"]):
             raise RuntimeError("the static cost model and a measured counter disagree (see the verify table)")
 
@@ -154,8 +147,7 @@ def _profile_tables(variant: dict, by: str, conv, train: bool) -> None:
     out.print(f"total: {report.count_text(whole, conv)} {conv.unit} ({whole:,}) · {total.params:,} parameters · "
               f"outputs written {report.binary(total.act_bytes)} · peak live activations "
               f"{report.binary(prof.peak_bytes)} (during '{prof.peak_at}', executor schedule, no_grad)")
-    out.print(f"counted as {report.describe(conv, train)}")
-    out.print(f"  ({conv.summary})")
+    _counted_as(conv, train)
     if variant["verify"]:
         _verify_table(variant["verify"])
     if variant["latency"]:
@@ -186,9 +178,7 @@ def _verify_table(data: dict) -> None:
 
 def _latency_line(lat: dict) -> None:
     out.print(f"latency on {lat['device']} ({lat['device_name']}, {lat['threads']} threads, {lat['dtype']}, "
-              f"batch {lat['batch']}, input {'x'.join(map(str, lat['input']))}, "
-              f"{'channels_last' if lat['channels_last'] else 'contiguous'}, eval + inference_mode, "
-              f"{lat['warmup']} warm-up discarded, {lat['runs']} runs, torch {lat['torch']}): "
+              f"batch {lat['batch']}, input {'x'.join(map(str, lat['input']))}, {_timing(lat)}, torch {lat['torch']}): "
               f"median {lat['median_ms']:.3f} ms · p90 {lat['p90_ms']:.3f} ms · min {lat['min_ms']:.3f} ms · "
               f"IQR {lat['iqr_ms']:.3f} ms")
 
@@ -225,10 +215,21 @@ def _sweep_table(variants: list[dict], conv, train: bool) -> None:
             cells += ["-", "-"]
         table.add_row(*cells)
     out.print(table)
-    out.print(f"counted as {report.describe(conv, train)}")
-    out.print(f"  ({conv.summary})")
+    _counted_as(conv, train)
     if timed:
         lat = next(v["latency"] for v in variants if v["latency"])
         out.print(f"latency: {lat['device']} ({lat['device_name']}), {lat['threads']} threads, {lat['dtype']}, "
-                  f"{'channels_last' if lat['channels_last'] else 'contiguous'}, eval + inference_mode, "
-                  f"{lat['warmup']} warm-up discarded, {lat['runs']} runs")
+                  f"{_timing(lat)}")
+
+
+def _counted_as(conv, train: bool) -> None:
+    from archgraph.analysis import report
+
+    out.print(f"counted as {report.describe(conv, train)}")
+    out.print(f"  ({conv.summary})")
+
+
+def _timing(lat: dict) -> str:
+    """How the latency was measured: memory format, mode, runs."""
+    return (f"{'channels_last' if lat['channels_last'] else 'contiguous'}, eval + inference_mode, "
+            f"{lat['warmup']} warm-up discarded, {lat['runs']} runs")

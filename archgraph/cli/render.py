@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from archgraph.cli.common import COMMAND_LINE, InputOpt, SetOpt, SpecArg, input_size, load, out, reporting
+from archgraph.cli.common import COMMAND_LINE, InputOpt, SetOpt, SpecArg, load, out, reporting, write_output
 from archgraph.errors import SpecError
 
 
@@ -36,7 +35,6 @@ def render(
     (its positions are fixed: neato -n2 -Tsvg draws it). Does not import torch.
     """
     with reporting():
-        from archgraph.io import write_atomic
         from archgraph.ir import infer
         from archgraph.render import FORMATS, BackendMissing, diagram, draw, to_dot
 
@@ -54,18 +52,16 @@ def render(
                             f"for example -o net.{fmt}")
         if cost is not None and cost not in ("flops", "params"):
             raise SpecError(f"--cost must be flops or params, got {cost!r}", where)
-        graph = load(spec, set_)
-        size = input_size(input, graph.input.channels)
+        graph, size = load(spec, set_, input)
         picture = diagram(graph, size, fold=fold, depth=depth, cost=cost, convention=convention,
                           shapes=infer(graph, size))
         try:
             data = draw(to_dot(picture), fmt)
         except BackendMissing as error:
             raise SpecError(error.args[0], where, error.hint) from None
+        write_output(output, data)
         if output is None:
-            sys.stdout.write(data.decode())
             return
-        write_atomic(output, data)
         drawn = len([b for b in picture.boxes if "arch-node" in b.classes]) - 1  # the input's box
         folded = f"; folded: {', '.join(picture.fold_names)}" if picture.folds else ""
         out.print(f"{spec}: wrote {output} ({fmt}; {len(picture.lanes)} lanes, {len(graph.nodes)} nodes in "

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from archgraph.cli.common import COMMAND_LINE, InputOpt, SetOpt, SpecArg, input_size, load, out, plain, reporting
+from archgraph.cli.common import COMMAND_LINE, InputOpt, SetOpt, SpecArg, load, out, plain, reporting, write_output
 from archgraph.errors import SpecError
 
 
@@ -18,8 +17,8 @@ def validate(spec: Path = SpecArg, set_: list[str] = SetOpt, input: Optional[str
     with reporting():
         from archgraph.ir import infer
 
-        graph = load(spec, set_)
-        shapes = infer(graph, input_size(input, graph.input.channels))
+        graph, size = load(spec, set_, input)
+        shapes = infer(graph, size)
         outputs = ", ".join(f"{name} {shapes[name]}" for name in graph.outputs)
         out.print(f"{spec}: ok: {graph.name}, {len(graph.nodes)} nodes, {len(graph.edges)} edges; "
                   f"input {shapes.input} -> {outputs}")
@@ -35,7 +34,6 @@ def expand(
     with reporting():
         import yaml
 
-        from archgraph.io import write_atomic
         from archgraph.ir import infer, lower, verify
 
         if format not in ("yaml", "json"):
@@ -48,7 +46,4 @@ def expand(
         else:
             header = f"# {spec} expanded" + "".join(f" {k}={v}" for k, v in expanded.params.items()) + "\n"
             text = header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            write_atomic(output, text)
+        write_output(output, text)

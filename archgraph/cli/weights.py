@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from archgraph.cli.common import COMMAND_LINE, SetOpt, SpecArg, check_build, out, plain, reporting
+from archgraph.cli.common import COMMAND_LINE, SetOpt, SpecArg, check_build, out, plain, reporting, write_output
 from archgraph.errors import Loc
 
 app = typer.Typer(name="weights", help="Move weights between checkpoints of other implementations and "
@@ -36,7 +36,6 @@ def weights_import(
     then loads the output.
     """
     with reporting():
-        from archgraph.io import write_atomic
         from archgraph.ir import lower, verify
         from archgraph.weights import checkpoint as ckpt
 
@@ -47,7 +46,7 @@ def weights_import(
         state = ckpt.read(checkpoint)
         module = ckpt.load(graph, state, mapping, Loc(str(checkpoint)))
         imported = module.state_dict()
-        write_atomic(output, ckpt.to_bytes(imported))
+        write_output(output, ckpt.to_bytes(imported))
         params = sum(p.numel() for p in module.parameters())
         out.print(f"{checkpoint}: wrote {output} ({graph.name} {' '.join(f'{k}={v}' for k, v in graph.params.items())}"
                   f"; {len(state):,} tensors from format {fmt!r} by {mapping}; {len(imported):,} keys, "
