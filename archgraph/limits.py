@@ -114,8 +114,10 @@ def parameter_count(graph: "ArchGraph", size: tuple[int, int] | None = None) -> 
 
     Parameters do not depend on the input size, but the cost model walks shapes: it takes ``size``,
     else the spec's, else a size every stride divides, whichever shape inference accepts first.
+    Only the parameters are counted (:func:`archgraph.analysis.cost.parameters`), not the rest of a
+    profile: this runs before every build.
     """
-    from archgraph.analysis.cost import profile
+    from archgraph.analysis.cost import parameters
 
     largest = max((node.stride for node in graph.nodes.values()), default=1)
     first: SpecError | None = None
@@ -123,7 +125,7 @@ def parameter_count(graph: "ArchGraph", size: tuple[int, int] | None = None) -> 
         if hw is None:
             continue
         try:
-            return profile(graph, hw).total.params  # type: ignore[arg-type]
+            return parameters(graph, hw)  # type: ignore[arg-type]
         except SpecError as error:
             if error.message.startswith("cannot profile"):  # an op without a cost rule (a plugin's, say)
                 return _meta_count(graph)

@@ -13,12 +13,14 @@ fvcore run (W18 classification at 224x224); the rest at width 8 or 18 and small 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
 
 import archgraph
 from archgraph.analysis import CONVENTIONS, Cost, convention, profile
+from archgraph.analysis.cost import parameters
 from archgraph.analysis.measure import flop_counter_counts, fvcore_counts, live_peak
 from archgraph.ops.base import WORK_TERMS
 
@@ -178,7 +180,7 @@ def test_parameter_total_equals_the_built_module(head, width):
     with torch.device("meta"):
         module = archgraph.build(graph)
     prof = profile(graph)
-    assert prof.total.params == _params(module)
+    assert prof.total.params == _params(module) == parameters(graph)
     for node in prof.nodes:  # and node by node, edge by edge
         if node.name in module.nodes:
             assert node.cost.params == _params(module.nodes[node.name]), node.name
@@ -186,6 +188,15 @@ def test_parameter_total_equals_the_built_module(head, width):
         built = module.edges[edge.dst][edge.src] if edge.dst in module.edges and edge.src in module.edges[edge.dst] \
             else None
         assert edge.cost.params == (_params(built) if built is not None else 0), edge.name
+
+
+@pytest.mark.parametrize("spec", [TINY, *sorted(str(p) for p in Path("specs").glob("*.yaml"))])
+def test_the_parameter_count_alone_equals_the_profile_s_and_the_built_module_s(spec):
+    # analysis.cost.parameters (the parameter limit's count) counts each distinct op call once
+    graph = archgraph.load(spec)
+    with torch.device("meta"):
+        module = archgraph.build(graph)
+    assert parameters(graph) == profile(graph).total.params == _params(module)
 
 
 @pytest.mark.parametrize("head", ["classification", "pose", "segmentation"])

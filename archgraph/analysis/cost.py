@@ -377,6 +377,81 @@ def profile(graph: ArchGraph, size: tuple[int, int] | None = None, batch: int = 
                    replay.root.memory.peak * scale, replay.root.memory.peak_at)
 
 
+def parameters(graph: ArchGraph, size: tuple[int, int] | None = None, shapes: Shapes | None = None) -> int:
+    """The parameters of the module ``graph`` builds: ``profile(graph, size).total.params``, without the rest.
+
+    For the parameter limit (``limits.check_build``), which runs before every build. Each op's cost
+    rule runs on the shapes of ``size`` and its output is checked against shape inference, as in
+    :func:`profile`, but once per distinct call: a rule is a function of its op's fields and its
+    arguments, so a block or edge equal to one already counted, with the same inputs (HRNet's
+    repeated modules, its fusion edges between the same strides), counts what that one counted.
+    An edge's node names (``from``, ``to``) are not part of the comparison: ``build`` does not see
+    them. Work and memory are not simulated.
+    """
+    shapes = shapes or infer(graph, size)
+    seen: dict[Any, tuple[int, int, tuple[int, int] | None]] = {}  # call -> (params, out channels, out HxW)
+    total = 0
+    for name in graph.order:
+        arrival = graph.types[name].arrival_stride
+        edges = graph.in_edges(name)
+        for edge in edges:
+            c_out = graph.edge_channels(edge)[1]
+            src, out = shapes[edge.src], shapes.edges[(edge.src, name)]
+            guide = None if edge.guide is None else shapes[edge.guide]
+            key = (_fields(edge.op, edge=True), src.dims, c_out, graph.stride(edge.src), arrival, out.dims,
+                   guide and guide.dims)
+            found = _memo(seen, key)
+            if found is None:
+                t = Tally()
+                extra = {} if guide is None else {"guide": Value(guide.channels, _hw(guide), owned=False)}
+                try:
+                    value = edge.op.cost(t, Value(src.channels, _hw(src), owned=False), c_out,
+                                         graph.stride(edge.src), arrival, _hw(out), **extra)
+                except NotImplementedError as error:
+                    raise _uncounted(error, edge.origin.loc("op") if edge.origin else None) from None
+                _Replay._check(value, out.dims, f"edge {edge.label}")
+                found = _remember(seen, key, (t.params, value.channels, value.hw))
+            total += found[0]
+        node = graph.nodes[name]
+        c, hw = graph.types[name].merge_channels, _hw(shapes.edges[(edges[0].src, name)])
+        for block in node.body:
+            key = (_fields(block), c, hw)
+            found = _memo(seen, key)
+            if found is None:
+                t = Tally()
+                try:
+                    value = block.cost(t, Value(c, hw, owned=False))
+                except NotImplementedError as error:
+                    raise _uncounted(error, node.origin.loc("body") if node.origin else None) from None
+                found = _remember(seen, key, (t.params, value.channels, value.hw))
+            total += found[0]
+            c, hw = found[1], found[2]
+        _Replay._check(Value(c, hw), shapes[name].dims, f"node '{name}'")
+    return total
+
+
+def _fields(op: Any, edge: bool = False) -> tuple[Any, ...]:
+    """An op as a comparable value: its class and field values (an edge's without its node names)."""
+    if edge:
+        return (type(op), tuple((k, v) for k, v in op.__dict__.items() if k != "src" and k != "dst"))
+    return (type(op), tuple(op.__dict__.items()))
+
+
+def _memo(seen: dict, key: Any) -> Any:
+    try:
+        return seen.get(key)
+    except TypeError:  # a field value that cannot be a key (a list): counted afresh each time
+        return None
+
+
+def _remember(seen: dict, key: Any, found: Any) -> Any:
+    try:
+        seen[key] = found
+    except TypeError:
+        pass
+    return found
+
+
 def _merge_label(graph: ArchGraph, name: str) -> str:
     """'merge sum+relu', 'merge concat', or '' for a node with one input and no activation."""
     node = graph.nodes[name]
