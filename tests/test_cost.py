@@ -27,8 +27,8 @@ from archgraph.ops.base import WORK_TERMS
 SPEC = "specs/hrnet.yaml"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-# A small network that uses every op and every merge: conv/basic/bottleneck blocks, pooling and a
-# linear layer, identity/downsample/upsample (nearest by scale, bilinear to the target's size,
+# A small network that uses every op and every merge: conv/basic/bottleneck blocks (dilated too),
+# pooling and a linear layer, identity/downsample/upsample (nearest by scale, bilinear to the target's size,
 # with and without projection)/lateral/conv edges, sum, concat, ReLU on a lone identity input.
 TINY = {
     "archgraph": 1, "name": "Tiny", "params": {"width": 8},
@@ -37,8 +37,9 @@ TINY = {
         {"name": "stem", "stride": 2, "channels": "width", "from": "image",
          "body": [{"block": "conv", "channels": "width", "stride": 2}]},
         {"name": "c2", "stride": 4, "channels": "2*width", "from": "stem",
-         "body": [{"block": "basic", "channels": "2*width", "stride": 2},
-                  {"block": "bottleneck", "channels": "2*width"}]},
+         "body": [{"block": "basic", "channels": "2*width", "stride": 2, "dilation": 2},
+                  {"block": "bottleneck", "channels": "2*width", "dilation": 3},
+                  {"block": "conv", "channels": "2*width", "dilation": 2}]},
         {"name": "c3", "stride": 8, "channels": "4*width"},
         {"name": "r", "stride": 4, "channels": "2*width", "from": "c2", "act": "relu"},
         {"name": "p2", "stride": 2, "channels": "width", "from": "stem", "act": "relu"},

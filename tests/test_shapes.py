@@ -8,16 +8,19 @@ exactly the predicted shapes.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archgraph
 from archgraph.errors import SpecError
 from archgraph.ir import infer
+from archgraph.ops import blocks
 from tests.conftest import examples
 
 STRIDES = [2, 4, 8, 16]
@@ -63,6 +66,8 @@ def _body(draw, width: int, stride: int) -> list[dict]:
         block = {"block": kind, "channels": width, "stride": stride if i == 0 else 1}
         if kind == "conv" and draw(st.booleans()):
             block["kernel"] = draw(st.sampled_from([1, 3]))
+        if draw(st.integers(0, 3)) == 0:  # padded as much as dilated, so that the graph stays valid
+            block["dilation"] = draw(st.sampled_from([2, 3]))
         if draw(st.integers(0, 3)) == 0:
             block["repeat"] = 2  # only the first copy strides
         body.append(block)
@@ -260,3 +265,18 @@ def test_a_1x1_map_is_not_broadcast_into_a_sum():
     module = archgraph.build(graph).eval()
     with torch.no_grad(), pytest.raises(SpecError, match="'a' gives 1x1, 'b' gives 2x2"):
         module(torch.randn(1, 3, 2, 2))
+
+
+
+def test_dilated_conv_arithmetic_is_torchs():
+    """⌊(x + 2p − d(k − 1) − 1)/s⌋ + 1 for every kernel, stride, dilation and padding, padding's default
+    (d·⌊k/2⌋, which keeps the size at stride 1) included, as ``F.conv2d`` computes it."""
+    conv = blocks()["conv"]
+    for k, s, d, p in itertools.product((1, 2, 3, 5), (1, 2, 3), (1, 2, 3), (None, 0, 1, 4)):
+        op = conv(block="conv", channels=1, kernel=k, stride=s, dilation=d, padding=p)
+        padding = d * (k // 2) if p is None else p
+        for hw in ((7, 8), (12, 20), (25, 9)):
+            if min(hw) + 2 * padding < d * (k - 1) + 1:
+                continue  # the window does not fit: torch refuses, inference finds no output size > 0
+            out = F.conv2d(torch.zeros(1, 1, *hw), torch.zeros(1, 1, k, k), stride=s, padding=padding, dilation=d)
+            assert op.out_hw(hw) == tuple(out.shape[2:]), (k, s, d, p, hw)

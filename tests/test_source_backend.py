@@ -161,6 +161,24 @@ def test_random_graphs_match_the_executor(data):
     assert generate(graph) == source  # deterministic
 
 
+def test_dilated_blocks_match_the_executor():
+    """A dilation reaches the generated constructors as a keyword (left out where it is 1)."""
+    data = {"archgraph": 1, "name": "Dilated", "input": {"size": [37, 29]}, "nodes": [
+        {"name": "a", "stride": 2, "channels": 8, "from": "image",
+         "body": [{"block": "conv", "channels": 8, "stride": 2, "dilation": 2, "padding": 1},
+                  {"block": "basic", "channels": 8, "dilation": 2}]},
+        {"name": "b", "stride": 4, "channels": 16, "from": "a", "output": True,
+         "body": [{"block": "bottleneck", "channels": 16, "stride": 2, "dilation": 3},
+                  {"block": "basic", "channels": 16}]},
+    ]}
+    graph = archgraph.load(data)
+    source = generate(graph)
+    assert "conv_bn_act(3, 8, 3, 2, 1, dilation=2)" in source
+    assert "BasicBlock(8, 8, dilation=2)" in source and "BasicBlock(16, 16)" in source
+    assert "Bottleneck(8, 4, 16, 2, dilation=3)" in source
+    assert_equivalent(graph, source, size=(37, 29))
+
+
 def test_lone_identity_input_with_relu_is_not_modified_in_place():
     data = {"archgraph": 1, "name": "Net", "input": {"size": [16, 16]}, "nodes": [
         {"name": "a", "stride": 2, "channels": 4, "from": "image", "body": [{"block": "conv", "channels": 4,

@@ -226,9 +226,10 @@ def call(fn: str, *args: Any, **kwargs: Any) -> Code:
     return Code(f"{fn}({', '.join(parts)})")
 
 
-def conv_hw(hw: HW, kernel: int, stride: int, padding: int) -> HW:
-    """PyTorch's output size for a convolution or pooling window (dilation 1)."""
-    return tuple((x + 2 * padding - kernel) // stride + 1 for x in hw)  # type: ignore[return-value]
+def conv_hw(hw: HW, kernel: int, stride: int, padding: int, dilation: int = 1) -> HW:
+    """PyTorch's output size for a convolution or pooling window: ⌊(x + 2p − d(k − 1) − 1)/s⌋ + 1."""
+    span = dilation * (kernel - 1) + 1  # the window's extent: k taps, d apart
+    return tuple((x + 2 * padding - span) // stride + 1 for x in hw)  # type: ignore[return-value]
 
 
 def halvings(fine: int, coarse: int) -> int | None:
@@ -355,10 +356,11 @@ class Tally:
 
     # -- layers (one call each, as torch runs them) --
     def conv(self, x: Value, c_out: int, kernel: int, stride: int = 1, padding: int | None = None,
-             bias: bool = False, groups: int = 1) -> Value:
-        """``nn.Conv2d(x.channels, c_out, kernel, stride, padding, bias=bias, groups=groups)(x)``."""
-        padding = kernel // 2 if padding is None else padding
-        hw = conv_hw(x.hw, kernel, stride, padding)  # type: ignore[arg-type]
+             bias: bool = False, groups: int = 1, dilation: int = 1) -> Value:
+        """``nn.Conv2d(x.channels, c_out, kernel, stride, padding, dilation, groups, bias)(x)``; padding
+        None: ``dilation * (kernel // 2)``. Dilation spreads the taps: the work per output element is the same."""
+        padding = dilation * (kernel // 2) if padding is None else padding
+        hw = conv_hw(x.hw, kernel, stride, padding, dilation)  # type: ignore[arg-type]
         weights = c_out * (x.channels // groups) * kernel * kernel
         self.count("conv_mac", weights * hw[0] * hw[1])
         self.params += weights
@@ -427,9 +429,9 @@ class Tally:
         return self.new(sum(p.channels for p in parts), parts[0].hw)
 
     def conv_bn_act(self, x: Value, c_out: int, kernel: int, stride: int = 1, padding: int | None = None,
-                    bias: bool = False, bn: bool = True, act: str = "relu") -> Value:
+                    bias: bool = False, bn: bool = True, act: str = "relu", dilation: int = 1) -> Value:
         """``ops._layers.conv_bn_act``: Sequential(conv, [BN], [ReLU(inplace)]); ``x`` is the caller's."""
-        y = self.conv(x, c_out, kernel, stride, padding, bias)
+        y = self.conv(x, c_out, kernel, stride, padding, bias, dilation=dilation)
         if bn:
             z = self.bn(y)
             self.free(y)  # Sequential drops the conv output once the BN has returned

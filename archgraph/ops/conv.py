@@ -19,10 +19,11 @@ from archgraph.ops.registry import register
 from archgraph.lang.values import Bool, NonNegInt, PosInt
 
 
-def _build(c_in: int, c_out: int, kernel: int, stride: int, padding: int | None, bias: bool, bn: bool, act: str):
+def _build(c_in: int, c_out: int, kernel: int, stride: int, padding: int | None, bias: bool, bn: bool, act: str,
+           dilation: int = 1):
     from archgraph.ops._layers import conv_bn_act
 
-    return conv_bn_act(c_in, c_out, kernel, stride, padding, bias=bias, bn=bn, act=act)
+    return conv_bn_act(c_in, c_out, kernel, stride, padding, bias=bias, bn=bn, act=act, dilation=dilation)
 
 
 @register
@@ -33,7 +34,8 @@ class ConvBlock(BlockOp):
     channels: PosInt = Field(description="output width")
     kernel: PosInt = Field(3, description="kernel size")
     stride: PosInt = Field(1, description="conv stride")
-    padding: Optional[NonNegInt] = Field(None, description="default: kernel // 2")
+    padding: Optional[NonNegInt] = Field(None, description="default: dilation * (kernel // 2)")
+    dilation: PosInt = Field(1, description="spacing of the kernel's taps (atrous conv)")
     bias: Bool = Field(False, description="conv bias")
     bn: Bool = Field(True, description="BatchNorm after the conv")
     act: Act = Field("relu", description="activation after the BN")
@@ -45,21 +47,24 @@ class ConvBlock(BlockOp):
         return self.channels
 
     def out_hw(self, hw):
-        padding = self.kernel // 2 if self.padding is None else self.padding
-        return conv_hw(hw, self.kernel, self.stride, padding)
+        padding = self.dilation * (self.kernel // 2) if self.padding is None else self.padding
+        return conv_hw(hw, self.kernel, self.stride, padding, self.dilation)
 
     def build(self, c_in: int):
-        return _build(c_in, self.channels, self.kernel, self.stride, self.padding, self.bias, self.bn, self.act)
+        return _build(c_in, self.channels, self.kernel, self.stride, self.padding, self.bias, self.bn, self.act,
+                      self.dilation)
 
     def emit(self, c_in: int):
         return call("conv_bn_act", c_in, self.channels, self.kernel, self.stride, self.padding,
-                    bias=self.bias, bn=self.bn, act=self.act)
+                    bias=self.bias, bn=self.bn, act=self.act, dilation=self.dilation)
 
     def cost(self, t, x):
-        return t.conv_bn_act(x, self.channels, self.kernel, self.stride, self.padding, self.bias, self.bn, self.act)
+        return t.conv_bn_act(x, self.channels, self.kernel, self.stride, self.padding, self.bias, self.bn, self.act,
+                             self.dilation)
 
     def render_label(self):
-        return f"conv{self.kernel}×{self.kernel}" + (f"/{self.stride}" if self.stride > 1 else "")
+        return f"conv{self.kernel}×{self.kernel}" + (f"/{self.stride}" if self.stride > 1 else "") + \
+            (f" d{self.dilation}" if self.dilation > 1 else "")
 
 
 @register

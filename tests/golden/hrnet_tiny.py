@@ -25,10 +25,13 @@ BN_MOMENTUM = 0.1  # the official HRNet value, also PyTorch's default
 
 
 def conv_bn_act(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int | None = None,
-                bias: bool = False, bn: bool = True, act: str = "relu") -> nn.Sequential:
-    """conv -> [BN] -> [ReLU], as ``0``, ``1``, ``2`` in a Sequential (the official layout)."""
-    padding = kernel // 2 if padding is None else padding
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=bias)]
+                bias: bool = False, bn: bool = True, act: str = "relu", dilation: int = 1) -> nn.Sequential:
+    """conv -> [BN] -> [ReLU], as ``0``, ``1``, ``2`` in a Sequential (the official layout).
+
+    ``padding=None`` pads by ``dilation * (kernel // 2)``, which keeps HxW at stride 1.
+    """
+    padding = dilation * (kernel // 2) if padding is None else padding
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, padding, dilation, bias=bias)]
     if bn:
         layers.append(nn.BatchNorm2d(c_out, momentum=BN_MOMENTUM))
     if act == "relu":
@@ -42,14 +45,17 @@ def projection(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 
 
 class BasicBlock(nn.Module):
-    """ResNet BasicBlock: 3x3-BN-ReLU-3x3-BN, plus the shortcut, then ReLU."""
+    """ResNet BasicBlock: 3x3-BN-ReLU-3x3-BN, plus the shortcut, then ReLU.
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+    ``dilation`` dilates ``conv2`` (padding as much), as SFSegNets' dilated trunk does.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, dilation: int = 1):
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(c_out, momentum=BN_MOMENTUM)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, dilation, dilation, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out, momentum=BN_MOMENTUM)
         self.downsample = projection(c_in, c_out, stride) if stride != 1 or c_in != c_out else None
 
@@ -67,13 +73,16 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """ResNet Bottleneck: 1x1-3x3-1x1 with BN, widths planes, planes, planes*expansion."""
+    """ResNet Bottleneck: 1x1-3x3-1x1 with BN, widths planes, planes, planes*expansion.
 
-    def __init__(self, c_in: int, planes: int, c_out: int, stride: int = 1):
+    ``dilation`` dilates the 3x3 ``conv2`` (padding as much), which keeps its stride.
+    """
+
+    def __init__(self, c_in: int, planes: int, c_out: int, stride: int = 1, dilation: int = 1):
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, dilation, dilation, bias=False)
         self.bn2 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
         self.conv3 = nn.Conv2d(planes, c_out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(c_out, momentum=BN_MOMENTUM)
