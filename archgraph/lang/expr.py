@@ -75,8 +75,22 @@ def names_used(text: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
 
 
+_PARSED: dict[str, ast.expr] = {}  # expressions already parsed and checked (trees are only read)
+_PARSED_MAX = 4096
+
+
 def _parse(text: str, loc: Loc | None) -> ast.expr:
-    """Parse ``text`` and check that it uses only whitelisted constructs."""
+    """Parse ``text`` and check that it uses only whitelisted constructs (once per distinct text)."""
+    tree = _PARSED.get(text) if isinstance(text, str) else None
+    if tree is None:
+        tree = _parse_new(text, loc)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[text] = tree
+    return tree
+
+
+def _parse_new(text: str, loc: Loc | None) -> ast.expr:
     if not isinstance(text, str):
         raise SpecError(f"an expression must be a string, got {_type(text)}", loc)
     if len(text) > MAX_TEXT:

@@ -25,11 +25,11 @@ class Strict(BaseModel):
         if not isinstance(data, dict):
             return handler(data)
         fields = cls.model_fields
-        allowed = sorted(f.alias or name for name, f in fields.items())
-        known = set(allowed) | set(fields)
+        known = _known(cls, fields)
         unknown = [key for key in data if key not in known]
         if not unknown:
             return handler(data)
+        allowed = sorted(f.alias or name for name, f in fields.items())
         errors = [
             InitErrorDetails(
                 type=PydanticCustomError("unknown_keys", "unknown key {key}", {"key": key, "allowed": allowed}),
@@ -51,3 +51,14 @@ class Strict(BaseModel):
                 if not (e["type"] == "missing" and len(e["loc"]) == 1 and e["loc"][0] in meant)
             ]
         raise ValidationError.from_exception_data(cls.__name__, errors)
+
+
+_KNOWN: dict[type, tuple[Any, frozenset[str]]] = {}  # a model class -> (its fields, their names and aliases)
+
+
+def _known(cls: type, fields: dict[str, Any]) -> frozenset[str]:
+    """The keys ``cls`` accepts, worked out once per class (every object of every spec is checked)."""
+    cached = _KNOWN.get(cls)
+    if cached is None or cached[0] is not fields:  # (a class whose fields were rebuilt since)
+        cached = _KNOWN[cls] = (fields, frozenset(fields) | {f.alias for f in fields.values() if f.alias})
+    return cached[1]
