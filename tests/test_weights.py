@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -220,6 +221,28 @@ def test_unwrap():
     assert checkpoint.unwrap({"state_dict": {"module.a.b": t, "module.c": t}, "epoch": 1}) == {"a.b": t, "c": t}
     assert checkpoint.unwrap({"model": {"model.x": t}}) == {"x": t}
     assert checkpoint.unwrap({"a": t}) == {"a": t}
+    assert checkpoint.unwrap({"segmenter": {"module.a": t}, "epoch_start": 3}) == {"a": t}
+
+
+def test_numpy_scalars_beside_the_weights_are_read(tmp_path, resnet18_state):
+    # training scripts save metrics as numpy scalars: SFSegNets' mean_iu, light-weight-refinenet's best_val
+    snapshot = {"segmenter": {f"module.{k}": v for k, v in resnet18_state.items()},
+                "best_val": np.mean(np.array([0.5, 0.7])), "epoch_start": np.int64(3), "ok": np.bool_(True)}
+    torch.save(snapshot, tmp_path / "new.pth")
+    torch.save(snapshot, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+    # as numpy 1 pickled them, under its module name (numpy 2 moved numpy.core to numpy._core)
+    legacy = (tmp_path / "legacy.pth").read_bytes()
+    old = legacy.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert old != legacy
+    (tmp_path / "old.pth").write_bytes(old)
+    for name in ("new.pth", "old.pth"):
+        assert checkpoint.read(tmp_path / name).keys() == resnet18_state.keys()
+    result = run("weights", "import", RESNET, tmp_path / "new.pth", "-o", tmp_path / "o.pt", "--set", "depth=18")
+    assert result.exit_code == 0, result.stderr
+    # arrays are not scalars: still refused
+    (tmp_path / "arrays").mkdir()
+    err = failing(tmp_path / "arrays", {"state_dict": resnet18_state, "confusion": np.zeros((2, 2))})
+    assert "not a checkpoint torch can read" in err
 
 
 def test_every_spec_names_registered_mappings():

@@ -11,6 +11,7 @@ close name exists.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Mapping
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     from archgraph.ir import ArchGraph
     from archgraph.spec.expand import PlainSpec
 
-WRAPPERS = ("state_dict", "model_state_dict", "model", "net")  # keys that training scripts nest the weights in
+# keys that training scripts nest the weights in ("segmenter": DrSleep's light-weight-refinenet)
+WRAPPERS = ("state_dict", "model_state_dict", "model", "net", "segmenter")
 PREFIXES = ("module.", "model.")  # DataParallel's; HRNet-Semantic-Segmentation's FullModel's
 SHOWN = 5  # problems of each kind listed before '... and N more'
 
@@ -36,8 +38,10 @@ def read(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     where = Loc(str(path))
     if os.path.isdir(path):
         raise SpecError("is a directory, not a checkpoint file", where)
+    safe = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with safe(_numpy_scalars()) if safe else contextlib.nullcontext():
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except OSError:
         raise
     except Exception as error:  # noqa: BLE001 - the unpickler meets arbitrary bytes: any error means "not one"
@@ -45,6 +49,23 @@ def read(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                         "give a file written by torch.save: a state dict, or a dict holding one under 'state_dict'; "
                         "it is read with weights_only=True, so a pickled module or code is refused") from None
     return unwrap(data, where)
+
+
+def _numpy_scalars() -> list:
+    """What ``weights_only`` unpickling needs to rebuild numpy scalars of numeric dtypes, and no more.
+
+    Training scripts save a metric beside the weights as a numpy scalar (SFSegNets' ``mean_iu``,
+    light-weight-refinenet's ``best_val``). Rebuilding one calls numpy's scalar reconstructor on a
+    dtype and raw bytes: no code of the file's choosing runs. The reconstructor is allowed under
+    numpy 1's module name too, which checkpoints pickled before numpy 2 name. Arrays stay refused.
+    """
+    try:
+        import numpy as np
+    except ImportError:  # torch runs without numpy: no checkpoint could hold numpy scalars then
+        return []
+    scalar = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
+    kinds = {type(np.dtype(code)) for code in "?bhilqpBHILQPefdgFDG"}  # bool, ints, floats, complex
+    return [np.dtype, *kinds, (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar")]
 
 
 def _reason(error: Exception) -> str:
