@@ -23,6 +23,12 @@ Neural Networks", CVPR 2019) that SFNet's and AlignSeg's backbones use (lxtGH/SF
 ``network/resnet_d.py``: ``conv1`` = 3x3 s2 64, 3x3 64, 3x3 128, then ``bn1``): the stem is then
 128 wide, and ``layer1``'s first block gets a projection shortcut from 128 channels (ResNet-18/34
 too). Its convs are ``nodes.<name>_stem.0.0``, ``.1.0`` and ``.2.0``, each with its BN at ``.1``.
+
+``dilation`` gives each layer's blocks a dilation for their ``conv2``, padded as much, every stride
+kept: ``[1, 1, 2, 4]`` is SFNet's trunk, which the official code calls "variant D"
+(``network/sfnet_resnet.py``, ``AlignNetResNet``; :mod:`archgraph.ops.residual` says which convs).
+The numbers, not that name: they are what the code sets, and "ResNet-D" in "Bag of Tricks" is
+another change (an average-pooled shortcut). Shapes, parameters and FLOPs stay; outputs change.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from archgraph.lang.values import Bool, Choice, PosInt
+from archgraph.lang.values import Bool, Choice, PosInt, PosIntList
 from archgraph.patterns import Fragment, Pattern, Scope, register
 from archgraph.patterns.base import Sources
 
@@ -57,6 +63,7 @@ class ResNet(Pattern):
     stem: Choice("torchvision", "deep") = Field(  # type: ignore[valid-type]
         "torchvision", description="'torchvision': 7x7 conv to 64; 'deep': three 3x3 convs to 128 (ResNet-C)"
     )
+    dilation: PosIntList = Field([1, 1, 1, 1], description="per layer, the blocks' conv2 dilation (strides kept)")
 
     @field_validator("depth")
     @classmethod
@@ -64,6 +71,13 @@ class ResNet(Pattern):
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {', '.join(map(str, DEPTHS))}, got {depth}")
         return depth
+
+    @field_validator("dilation")
+    @classmethod
+    def _per_layer(cls, dilation: list[int]) -> list[int]:
+        if len(dilation) != len(PLANES):
+            raise ValueError(f"dilation needs one value per layer (4), got {len(dilation)}")
+        return dilation
 
     def expand(self, scope: Scope) -> Fragment:
         out = Fragment()
@@ -82,12 +96,14 @@ class ResNet(Pattern):
         stem_width = stem[-2]["channels"]
         prev = out.node(name=f"{self.name}_stem", stride=stride, channels=stem_width, body=stem)
         out.edge(src.name, prev)
-        for k, (planes, blocks) in enumerate(zip(PLANES, layers)):
+        for k, (planes, blocks, dilation) in enumerate(zip(PLANES, layers, self.dilation)):
             width, first = planes * expansion, 1 if k == 0 else 2
             stride *= first
-            body = [{"block": block, "channels": width, **({"stride": first} if first > 1 else {})}]
+            dilated = {"dilation": dilation} if dilation > 1 else {}
+            body = [{"block": block, "channels": width, **({"stride": first} if first > 1 else {}), **dilated}]
             if blocks > 1:
-                body.append({"block": block, "channels": width, **({"repeat": blocks - 1} if blocks > 2 else {})})
+                body.append({"block": block, "channels": width, **({"repeat": blocks - 1} if blocks > 2 else {}),
+                             **dilated})
             name = out.node(name=f"{self.name}_c{k + 2}", stride=stride, channels=width, body=body,
                             output=True if self.output else None)
             out.edge(prev, name)

@@ -12,8 +12,8 @@ it. It may read the graph (the expanded, verified :class:`~archgraph.ir.ArchGrap
 mapping can follow a spec's parameters: HRNet's module counts, a pattern's node names.
 
 The built-in mappings, one module per family: :mod:`archgraph.weights.hrnet` (the official HRNet
-classification, pose and segmentation code) and :mod:`archgraph.weights.torchvision`
-(torchvision's ResNet and FPN). A plugin (``archgraph --plugin MODULE``) registers more with
+classification, pose and segmentation code), :mod:`archgraph.weights.torchvision` (torchvision's
+ResNet and FPN) and :mod:`archgraph.weights.sfnet` (the official SFNet). A plugin (``archgraph --plugin MODULE``) registers more with
 :func:`register`. Reading, unwrapping and checking a checkpoint is
 :mod:`archgraph.weights.checkpoint` (torch is imported there only).
 """
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 KeyMap = Callable[[str, "ArchGraph"], str | None]
 
 _MAPS: dict[str, KeyMap] = {}
-_BUILTIN = ("archgraph.weights.hrnet", "archgraph.weights.torchvision")
+_BUILTIN = ("archgraph.weights.hrnet", "archgraph.weights.torchvision", "archgraph.weights.sfnet")
 
 
 def register(name: str) -> Callable[[KeyMap], KeyMap]:

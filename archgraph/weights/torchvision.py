@@ -22,23 +22,24 @@ if TYPE_CHECKING:
     from archgraph.ir import ArchGraph
 
 
-def _trunk(graph: ArchGraph) -> str | None:
+def trunk(graph: ArchGraph) -> str | None:
     """The name of the ``use: resnet`` pattern: the prefix of its ``_stem`` node."""
     stems = [name[: -len("_stem")] for name in graph.nodes
              if name.endswith("_stem") and f"{name[: -len('_stem')]}_c5" in graph.nodes]
     return stems[0] if len(stems) == 1 else None
 
 
-def _resnet_key(key: str, graph: ArchGraph) -> str | None:
-    trunk = _trunk(graph)
-    if trunk is None:
+def resnet_key(key: str, graph: ArchGraph) -> str | None:
+    """A key of torchvision's ResNet trunk (``conv1``, ``bn1``, ``layer1`` .. ``layer4``) -> the pattern's."""
+    name = trunk(graph)
+    if name is None:
         return None
     m = re.match(r"^(conv1|bn1)\.(.*)", key)
     if m:
-        return f"nodes.{trunk}_stem.0.{0 if m[1] == 'conv1' else 1}.{m[2]}"
+        return f"nodes.{name}_stem.0.{0 if m[1] == 'conv1' else 1}.{m[2]}"
     m = re.match(r"^layer([1-4])\.(.*)", key)
     if m:
-        return f"nodes.{trunk}_c{int(m[1]) + 1}.{m[2]}"
+        return f"nodes.{name}_c{int(m[1]) + 1}.{m[2]}"
     return None
 
 
@@ -48,19 +49,19 @@ def torchvision_resnet(key: str, graph: ArchGraph) -> str | None:
     m = re.match(r"^fc\.(.*)", key)
     if m:
         return f"nodes.classifier.1.{m[1]}" if "classifier" in graph.nodes else None
-    return _resnet_key(key, graph)
+    return resnet_key(key, graph)
 
 
 @register("torchvision_fpn")
 def torchvision_fpn(key: str, graph: ArchGraph) -> str | None:
     """``BackboneWithFPN``'s keys: ``body.`` (the trunk) and ``fpn.inner_blocks``/``fpn.layer_blocks``."""
-    trunk = _trunk(graph)
+    name = trunk(graph)
     m = re.match(r"^fpn\.inner_blocks\.(\d)\.(?:0\.)?(weight|bias)$", key)
-    if m and trunk is not None:
+    if m and name is not None:
         level = int(m[1]) + 2
-        return f"edges.m{level}.{trunk}_c{level}.0.{m[2]}"
+        return f"edges.m{level}.{name}_c{level}.0.{m[2]}"
     m = re.match(r"^fpn\.layer_blocks\.(\d)\.(?:0\.)?(weight|bias)$", key)
     if m:
         return f"nodes.p{int(m[1]) + 2}.0.0.{m[2]}"
     m = re.match(r"^body\.(.*)", key)
-    return _resnet_key(m[1], graph) if m else None
+    return resnet_key(m[1], graph) if m else None

@@ -1,0 +1,158 @@
+"""specs/sfnet.yaml builds the official SFNet: the same outputs for the same weights, checkpoints import.
+
+Oracle: a port of the official code (lxtGH/SFSegNets: ``AlignNetResNet`` with the deep-stem
+ResNet of ``resnet_d.py``, ``UperNetAlignHead``, ``PSPModule`` and ``AlignedModule``;
+tests/reference/sfnet_official.py), whose weights (random, BN statistics too) go into the
+archgraph module through the ``sfnet_official`` key mapping, strictly, and must then give its
+outputs. Its dilated trunk ("variant D") is checked to matter: the undilated spec matches the
+undilated port, and not the dilated one. fvcore counts the port's FLOPs as the static cost model
+counts the spec's.
+
+Budget: ResNet-18 forwards at 64x64 and 68x52; ResNet-50 and -101 only on the meta device.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import archgraph
+from archgraph.analysis import convention, profile
+from archgraph.cli import app
+from archgraph.errors import SpecErrors
+from archgraph.weights import checkpoint
+from tests.reference import sfnet_official as official
+from tests.test_refinenet import scaled_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = str(ROOT / "specs" / "sfnet.yaml")
+OFFICIAL = {18: 12_869_715, 50: 31_325_139, 101: 50_317_267}  # AlignNetResNet, 19 classes
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+def theirs(depth: int = 18, variant: str = "D") -> torch.nn.Module:
+    """The port with random weights and BN statistics, in eval mode."""
+    torch.manual_seed(0)
+    model = official.sfnet(depth, variant=variant)
+    scaled_weights(model)
+    return model.eval()
+
+
+def ours(model: torch.nn.Module, **params) -> torch.nn.Module:
+    """specs/sfnet.yaml's module with ``model``'s weights, through the registered key mapping."""
+    return checkpoint.load(archgraph.load(SPEC, **params), model.state_dict(), "sfnet_official").eval()
+
+
+def undilated(path: Path) -> Path:
+    """specs/sfnet.yaml with the trunk left undilated (the official code's other variants)."""
+    text = Path(SPEC).read_text()
+    line = "    dilation: [1, 1, 2, 4]"
+    assert line in text
+    path.write_text(text.replace(line, "    dilation: [1, 1, 1, 1]"))
+    return path
+
+
+# 68x52: the strides 8 to 32 are odd sizes (9x7, 5x4, 3x2), each warped onto its finer guide's grid
+@pytest.mark.parametrize("size", [(64, 64), (68, 52)])
+def test_same_outputs_as_the_official_code_for_the_same_weights(size):
+    reference = theirs()
+    model = ours(reference)
+    x = torch.randn(2, 3, *size)
+    with torch.no_grad():
+        got, expected = model(x), reference(x)
+    assert got.shape == expected.shape == (2, 19, *size)
+    assert 1e-2 < expected.abs().max() < 1e3  # random weights that neither vanish nor explode
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+def test_the_dilation_is_the_official_codes(tmp_path):
+    # without variant D both are undilated and agree; the dilated spec does not give the undilated outputs
+    plain = theirs(variant="none")
+    x = torch.randn(1, 3, 64, 64)
+    spec = undilated(tmp_path / "sfnet.yaml")
+    model = checkpoint.load(archgraph.load(spec), plain.state_dict(), "sfnet_official").eval()
+    with torch.no_grad():
+        expected = plain(x)
+        torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-5)
+        assert (ours(plain)(x) - expected).abs().max() > 1e-2
+    graph = archgraph.load(SPEC)
+    for node, dilation in (("resnet_c2", 1), ("resnet_c3", 1), ("resnet_c4", 2), ("resnet_c5", 4)):
+        assert [block.dilation for block in graph.nodes[node].body] == [dilation] * 2, node
+
+
+@pytest.mark.parametrize("depth", list(OFFICIAL))
+def test_parameters_and_keys_are_the_official_codes(depth):
+    with torch.device("meta"):
+        reference = official.sfnet(depth)
+        model = archgraph.build(SPEC, depth=depth)
+    assert sum(p.numel() for p in reference.parameters()) == sum(p.numel() for p in model.parameters()) \
+        == OFFICIAL[depth]
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    mapped = checkpoint.map_keys(reference.state_dict(), archgraph.load(SPEC, depth=depth), "sfnet_official",
+                                 expected)
+    assert list(mapped) == list(expected)
+
+
+def test_fvcore_counts_the_official_code_as_the_static_model_counts_the_spec():
+    from fvcore.nn import FlopCountAnalysis
+
+    analysis = FlopCountAnalysis(theirs(), torch.zeros(1, 3, 64, 64))
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    assert int(analysis.total()) == convention("fvcore").count(profile(archgraph.load(SPEC), (64, 64)).total)
+
+
+# --- archgraph weights import ---------------------------------------------------------------------
+
+
+def training_snapshot(model: torch.nn.Module) -> dict:
+    """What SFSegNets' training saves (utils/misc.py, evaluate_eval): the DataParallel/DDP module's state
+    dict, its keys prefixed with 'module.', beside the optimizer state, the epoch, the mean IoU (a numpy
+    float) and the command line."""
+    return {"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
+            "optimizer": {"state": {}, "param_groups": [{"lr": 0.01, "params": [0, 1]}]},
+            "epoch": 299, "mean_iu": np.nanmean(np.array([0.79, 0.81])), "command": "--arch x"}
+
+
+def run(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    return result
+
+
+def test_an_official_training_snapshot_imports(tmp_path):
+    reference = theirs()
+    torch.save(training_snapshot(reference), tmp_path / "best_epoch_299_mean-iu_0.80000.pth")
+    result = run("weights", "import", SPEC, tmp_path / "best_epoch_299_mean-iu_0.80000.pth", "-o", tmp_path / "o.pt")
+    assert result.exit_code == 0, result.stderr
+    assert f"{OFFICIAL[18]:,} parameters" in result.stdout
+    model = archgraph.build(SPEC).eval()
+    model.load_state_dict(torch.load(tmp_path / "o.pt", weights_only=True), strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=0, atol=1e-5)
+
+
+def test_keys_without_a_rule_are_named():
+    # a snapshot trained with fpn_dsn=True has the deep-supervision heads, which the spec leaves out
+    state = dict(theirs().state_dict())
+    state["head.dsn.0.0.weight"] = torch.zeros(128, 128, 3, 3)
+    state["head.fpn_out_align.3.down_h.weight"] = torch.zeros(64, 128, 1, 1)  # no fourth FAM
+    with pytest.raises(SpecErrors) as info:
+        checkpoint.load(archgraph.load(SPEC), state, "sfnet_official")
+    text = str(info.value)
+    assert "checkpoint key 'head.dsn.0.0.weight' has no rule in sfnet_official" in text
+    assert "checkpoint key 'head.fpn_out_align.3.down_h.weight' has no rule in sfnet_official" in text
+    assert "the checkpoint does not fit SFNet (depth=18 classes=19) under sfnet_official: 2 without a rule" in text
+
+
+def test_the_resnet_pattern_takes_one_dilation_per_layer(tmp_path):
+    spec = tmp_path / "sfnet.yaml"
+    spec.write_text(Path(SPEC).read_text().replace("dilation: [1, 1, 2, 4]", "dilation: [2, 4]"))
+    with pytest.raises(archgraph.SpecError, match=r"dilation needs one value per layer \(4\), got 2"):
+        archgraph.load(spec)
