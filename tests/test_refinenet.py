@@ -1,10 +1,11 @@
 """The RefineNet blocks (``crp``, ``rcu``), the ``refinenet_unit`` pattern and specs/refinenet.yaml.
 
-Oracles: the paper's description of chained residual pooling and the residual conv unit (as
-/work/shared/REFERENCE.md restates it), written here with plain functional ops and independent of
-the op code; ports of DrSleep's Light-Weight RefineNet and RefineNet code
-(tests/reference/lw_refinenet.py), whose weights are loaded into the archgraph module with
-strict=True and must give the same outputs; the published parameter counts of Light-Weight
+Oracles: the paper's description of chained residual pooling and the residual conv unit (Lin et
+al., CVPR 2017, section 3.2), written here with plain functional ops and independent of the op
+code; ports of DrSleep's Light-Weight RefineNet and RefineNet code (tests/reference/lw_refinenet.py),
+whose weights (and checkpoints written from them, through ``archgraph weights import``) are loaded
+into the archgraph module by the key mappings ``lw_refinenet_official`` and ``refinenet_official``
+with strict=True and must give the same outputs; the published parameter counts of Light-Weight
 RefineNet (27M / 46M / 62M); fvcore and FlopCounterMode for the static cost model, a tensor-by-
 tensor measurement for its activation memory; the executor for the generated source.
 
@@ -14,16 +15,18 @@ Budget: full-size networks are built on the meta device to count; forwards run a
 
 from __future__ import annotations
 
-import re
-
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from typer.testing import CliRunner
 
 import archgraph
 from archgraph.analysis import convention, profile
 from archgraph.analysis.measure import flop_counter_counts, fvcore_counts, live_peak
+from archgraph.cli import app
 from archgraph.ops import blocks, edge_ops
+from archgraph.weights import checkpoint
 from tests.reference import lw_refinenet as ref
 from tests.test_source_backend import assert_equivalent
 
@@ -202,54 +205,7 @@ def test_crp_and_rcu_cost_rules():
 
 # --- specs/refinenet.yaml against DrSleep's code -------------------------------------------------
 
-_RESNET = [
-    (r"^conv1\.(.*)", r"nodes.resnet_stem.0.0.\1"),
-    (r"^bn1\.(.*)", r"nodes.resnet_stem.0.1.\1"),
-    (r"^layer(\d)\.(.*)", lambda m: f"nodes.resnet_c{int(m[1]) + 1}.{m[2]}"),
-    # p_ims1d2_outl1..4_dimred reduce C5..C2: d5..d2
-    (r"^p_ims1d2_outl(\d)_dimred\.(.*)", lambda m: f"nodes.d{6 - int(m[1])}.0.0.{m[2]}"),
-]
-_LIGHT = [  # unit g1..g4 is r4..r1
-    (r"^mflow_conv_g(\d)_pool\.0\.(.*)", lambda m: f"nodes.r{5 - int(m[1])}.0.{m[2]}"),
-    (r"^mflow_conv_g(\d)_b3_joint_varout_dimred\.(.*)", lambda m: f"edges.r{4 - int(m[1])}.r{5 - int(m[1])}.0.{m[2]}"),
-    (r"^adapt_stage(\d)_b2_joint_varout_dimred\.(.*)", lambda m: f"edges.r{5 - int(m[1])}.d{6 - int(m[1])}.0.{m[2]}"),
-    (r"^clf_conv\.(.*)", r"nodes.logits.0.0.\1"),
-]
-_RCU_CONV = {"_conv": "conv1", "_conv_relu_varout_dimred": "conv2"}
-
-
-def _mflow_rcu(m) -> str:
-    """mflow_conv_g<k>_b (3 RCUs): unit r<5-k>'s output RCU, then the 2 RCUs of that path in the next unit."""
-    k, i, conv, rest = int(m[1]), int(m[2]), _RCU_CONV[m[3]], m[4]
-    if i == 1:
-        return f"nodes.r{5 - k}.{3 if k == 1 else 1}.{conv}.{rest}"
-    owner = "logits" if k == 4 else f"r{4 - k}_rcu1"
-    return f"nodes.{owner}.{i - 2}.{conv}.{rest}"
-
-
-_ORIGINAL = [
-    (r"^adapt_stage1_b\.0\.(\d)(_conv|_conv_relu_varout_dimred)\.(.*)",
-     lambda m: f"nodes.r4.{int(m[1]) - 1}.{_RCU_CONV[m[2]]}.{m[3]}"),
-    (r"^adapt_stage(\d)_b\.0\.(\d)(_conv|_conv_relu_varout_dimred)\.(.*)",
-     lambda m: f"nodes.r{5 - int(m[1])}_rcu0.{int(m[2]) - 1}.{_RCU_CONV[m[3]]}.{m[4]}"),
-    (r"^mflow_conv_g(\d)_b\.0\.(\d)(_conv|_conv_relu_varout_dimred)\.(.*)", _mflow_rcu),
-    (r"^mflow_conv_g1_pool\.0\.(.*)", r"nodes.r4.2.\1"),
-    (r"^mflow_conv_g(\d)_pool\.0\.(.*)", lambda m: f"nodes.r{5 - int(m[1])}.0.{m[2]}"),
-    (r"^mflow_conv_g(\d)_b3_joint_varout_dimred\.(.*)",
-     lambda m: f"edges.r{4 - int(m[1])}.r{4 - int(m[1])}_rcu1.0.{m[2]}"),
-    (r"^adapt_stage(\d)_b2_joint_varout_dimred\.(.*)",
-     lambda m: f"edges.r{5 - int(m[1])}.r{5 - int(m[1])}_rcu0.0.{m[2]}"),
-    (r"^clf_conv\.(.*)", r"nodes.logits.2.0.\1"),
-]
-
-
-def to_archgraph(key: str, variant: str) -> str:
-    """A state-dict key of DrSleep's model -> specs/refinenet.yaml's."""
-    for pattern, replacement in [*_RESNET, *(_LIGHT if variant == "light" else _ORIGINAL)]:
-        new, n = re.subn(pattern, replacement, key)
-        if n:
-            return new
-    raise KeyError(f"no rule for {key!r}")
+MAPPINGS = {"light": "lw_refinenet_official", "original": "refinenet_official"}  # the spec's weights: header
 
 
 def reference(variant: str, depth: int, crp_blocks: int = 4) -> torch.nn.Module:
@@ -275,15 +231,14 @@ def scaled_weights(model: torch.nn.Module, seed: int = 1) -> None:
 
 
 def pair(variant: str, depth: int, crp_blocks: int = 4):
+    """DrSleep's model with random weights, and the spec's module with them, through the variant's key mapping."""
     with torch.device("meta"):  # no initialisation: scaled_weights fills every tensor
         theirs = reference(variant, depth, crp_blocks)
     theirs = theirs.to_empty(device="cpu")
     scaled_weights(theirs)
     theirs.eval()
-    with torch.device("meta"):
-        ours = archgraph.build(SPEC, variant=variant, depth=depth, crp_blocks=crp_blocks)
-    ours = ours.to_empty(device="cpu").eval()
-    ours.load_state_dict({to_archgraph(k, variant): v for k, v in theirs.state_dict().items()}, strict=True)
+    graph = archgraph.load(SPEC, variant=variant, depth=depth, crp_blocks=crp_blocks)
+    ours = checkpoint.load(graph, theirs.state_dict(), MAPPINGS[variant]).eval()  # strict=True
     return ours, theirs
 
 
@@ -384,3 +339,38 @@ def test_spec_shapes_and_structure():
     assert [b.tag for b in original.nodes["r4"].body] == ["rcu", "rcu", "crp", "rcu"]
     assert [b.n for b in original.nodes["r4"].body if b.tag == "crp"] == [2]
     assert [b.tag for b in original.nodes["logits"].body] == ["rcu", "rcu", "conv"]
+
+
+# --- archgraph weights import: DrSleep's checkpoints -----------------------------------------------
+
+
+def test_a_drsleep_checkpoint_imports(tmp_path):
+    ours, theirs = pair("light", 50)
+    # as light-weight-refinenet's training saves it (src/train.py, Saver): the DataParallel module's
+    # state dict under 'segmenter', beside the epoch and the best mean IoU (a numpy float)
+    snapshot = {"segmenter": {f"module.{k}": v for k, v in theirs.state_dict().items()}, "epoch_start": 300,
+                "best_val": np.mean(np.array([0.75, 0.8]))}
+    torch.save(snapshot, tmp_path / "checkpoint.pth.tar")
+    result = CliRunner().invoke(app, ["weights", "import", SPEC, str(tmp_path / "checkpoint.pth.tar"),
+                                      "-o", str(tmp_path / "o.pt")])
+    assert result.exit_code == 0, result.stderr
+    assert f"{LIGHT_PARAMS[50]:,} parameters" in result.stdout
+    ours.load_state_dict(torch.load(tmp_path / "o.pt", weights_only=True), strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        got, expected = ours(x), theirs(x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+
+
+def test_a_refinenet_checkpoint_is_not_a_light_weight_one():
+    with torch.device("meta"):  # keys and shapes are all a mapping reads
+        state, light = ref.rf(50).state_dict(), ref.rf_lw(50).state_dict()
+    with pytest.raises(archgraph.SpecErrors) as info:
+        checkpoint.load(archgraph.load(SPEC, variant="original"), state, "lw_refinenet_official")
+    text = str(info.value)
+    assert "checkpoint key 'adapt_stage1_b.0.1_conv.weight' has no rule in lw_refinenet_official" in text
+    assert "RefineNet's 'nodes.r4.0.conv1.weight' has no key in the checkpoint" in text
+    with pytest.raises(archgraph.SpecErrors) as info:  # and a light-weight one does not fit the original
+        checkpoint.load(archgraph.load(SPEC, variant="original"), light, "refinenet_official")
+    assert "checkpoint key 'p_ims1d2_outl1_dimred.weight' has shape 512x2048x1x1, but RefineNet's " \
+           "'nodes.d5.0.0.weight' has shape 512x2048x3x3" in str(info.value)

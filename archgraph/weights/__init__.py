@@ -13,9 +13,10 @@ mapping can follow a spec's parameters: HRNet's module counts, a pattern's node 
 
 The built-in mappings, one module per family: :mod:`archgraph.weights.hrnet` (the official HRNet
 classification, pose and segmentation code), :mod:`archgraph.weights.torchvision` (torchvision's
-ResNet and FPN) and :mod:`archgraph.weights.sfnet` (the official SFNet). A plugin (``archgraph --plugin MODULE``) registers more with
-:func:`register`. Reading, unwrapping and checking a checkpoint is
-:mod:`archgraph.weights.checkpoint` (torch is imported there only).
+ResNet and FPN), :mod:`archgraph.weights.sfnet` (the official SFNet) and
+:mod:`archgraph.weights.refinenet` (DrSleep's Light-Weight RefineNet and RefineNet). A plugin
+(``archgraph --plugin MODULE``) registers more with :func:`register`. Reading, unwrapping and
+checking a checkpoint is :mod:`archgraph.weights.checkpoint` (torch is imported there only).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 KeyMap = Callable[[str, "ArchGraph"], str | None]
 
 _MAPS: dict[str, KeyMap] = {}
-_BUILTIN = ("archgraph.weights.hrnet", "archgraph.weights.torchvision", "archgraph.weights.sfnet")
+_BUILTIN = ("archgraph.weights.hrnet", "archgraph.weights.torchvision", "archgraph.weights.sfnet",
+            "archgraph.weights.refinenet")
 
 
 def register(name: str) -> Callable[[KeyMap], KeyMap]:
