@@ -280,3 +280,18 @@ def test_dilated_conv_arithmetic_is_torchs():
                 continue  # the window does not fit: torch refuses, inference finds no output size > 0
             out = F.conv2d(torch.zeros(1, 1, *hw), torch.zeros(1, 1, k, k), stride=s, padding=padding, dilation=d)
             assert op.out_hw(hw) == tuple(out.shape[2:]), (k, s, d, p, hw)
+
+
+def test_ceil_mode_max_pool_arithmetic_is_torchs():
+    """⌈(x + 2p − k)/s⌉ + 1, less one where the last window would start past the input and its left
+    padding, for every kernel, stride and allowed padding, as ``nn.MaxPool2d(ceil_mode=True)`` computes
+    it (AlignSeg's stem: 512 -> 257 where floor mode gives 256)."""
+    maxpool = blocks()["maxpool"]
+    for k, s in itertools.product((1, 2, 3, 4), (1, 2, 3)):
+        for p in range(k // 2 + 1):
+            op = maxpool(block="maxpool", kernel=k, stride=s, padding=p, ceil_mode=True)
+            for x in range(max(1, k - 2 * p), 20):
+                out = F.max_pool2d(torch.zeros(1, 1, x, x + 1), k, s, p, ceil_mode=True)
+                assert op.out_hw((x, x + 1)) == tuple(out.shape[2:]), (k, s, p, x)
+    assert maxpool(block="maxpool", kernel=3, stride=2, padding=1, ceil_mode=True).out_hw((512, 511)) == (257, 256)
+    assert maxpool(block="maxpool", kernel=3, stride=2, padding=1).out_hw((512, 511)) == (256, 256)

@@ -240,6 +240,19 @@ def halvings(fine: int, coarse: int) -> int | None:
     return n.bit_length() - 1 if n & (n - 1) == 0 else None
 
 
+def pool_hw(hw: HW, kernel: int, stride: int, padding: int, ceil_mode: bool = False) -> HW:
+    """PyTorch's output size for a pooling window (``pooling_output_shape``): with ``ceil_mode``,
+    ⌈(x + 2p − k)/s⌉ + 1, less one where the last window would start past the input and its left
+    padding (``MaxPool2d(3, 2, 1, ceil_mode=True)`` takes 512 to 257, 511 to 256)."""
+    if not ceil_mode:
+        return conv_hw(hw, kernel, stride, padding)
+    out = []
+    for x in hw:
+        n = -(-(x + 2 * padding - kernel) // stride) + 1
+        out.append(n - 1 if (n - 1) * stride >= x + padding else n)
+    return tuple(out)  # type: ignore[return-value]
+
+
 # --- cost rules -----------------------------------------------------------------------------------
 #
 # An op's cost rule (``BlockOp.cost``, ``EdgeOp.cost``) replays its module's forward, call for call,
@@ -403,10 +416,11 @@ class Tally:
         self.count("leaky_relu", x.elements)
         return x if inplace else self.new(x.channels, x.hw)
 
-    def max_pool(self, x: Value, kernel: int, stride: int, padding: int = 0) -> Value:
-        """``F.max_pool2d(x, kernel, stride, padding)`` (and ``nn.MaxPool2d``): kernel² - 1 comparisons per
-        output element; ATen computes it as ``max_pool2d_with_indices``, whose int64 indices live for the call."""
-        y = self.new(x.channels, conv_hw(x.hw, kernel, stride, padding))  # type: ignore[arg-type]
+    def max_pool(self, x: Value, kernel: int, stride: int, padding: int = 0, ceil_mode: bool = False) -> Value:
+        """``F.max_pool2d(x, kernel, stride, padding, ceil_mode=...)`` (and ``nn.MaxPool2d``): kernel² - 1
+        comparisons per output element; ATen computes it as ``max_pool2d_with_indices``, whose int64 indices
+        live for the call."""
+        y = self.new(x.channels, pool_hw(x.hw, kernel, stride, padding, ceil_mode))  # type: ignore[arg-type]
         self.count("max_pool", y.elements * (kernel * kernel - 1))
         self.transient(8 * y.elements)
         return y

@@ -24,6 +24,10 @@ Neural Networks", CVPR 2019) that SFNet's and AlignSeg's backbones use (lxtGH/SF
 128 wide, and ``layer1``'s first block gets a projection shortcut from 128 channels (ResNet-18/34
 too). Its convs are ``nodes.<name>_stem.0.0``, ``.1.0`` and ``.2.0``, each with its BN at ``.1``.
 
+``ceil_mode: true`` makes the stem's max pool round up (``MaxPool2d(3, 2, 1, ceil_mode=True)``), as
+AlignSeg's trunk does (speedinghzl/AlignSeg ``networks/alignseg.py``): a 1024x2048 input is then
+257x513 at "stride 4", 33x65 at "stride 32", and the strides are nominal. Parameters stay.
+
 ``dilation`` gives each layer's blocks a dilation for their ``conv2``, padded as much, every stride
 kept: ``[1, 1, 2, 4]`` is SFNet's trunk, which the official code calls "variant D"
 (``network/sfnet_resnet.py``, ``AlignNetResNet``; :mod:`archgraph.ops.residual` says which convs).
@@ -64,6 +68,7 @@ class ResNet(Pattern):
         "torchvision", description="'torchvision': 7x7 conv to 64; 'deep': three 3x3 convs to 128 (ResNet-C)"
     )
     dilation: PosIntList = Field([1, 1, 1, 1], description="per layer, the blocks' conv2 dilation (strides kept)")
+    ceil_mode: Bool = Field(False, description="the stem's max pool rounds its output size up (AlignSeg's trunk)")
 
     @field_validator("depth")
     @classmethod
@@ -88,6 +93,8 @@ class ResNet(Pattern):
         src = inputs[0]
         stride = src.stride * 4
         pool = {"block": "maxpool", "kernel": 3, "stride": 2, "padding": 1}
+        if self.ceil_mode:
+            pool["ceil_mode"] = True
         if self.stem == "deep":
             stem = [{"block": "conv", "channels": 64, "stride": 2}, {"block": "conv", "channels": 64},
                     {"block": "conv", "channels": 128}, pool]
