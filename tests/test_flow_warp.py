@@ -5,11 +5,12 @@ Oracles:
 
 * the blog's ``AlignedModule`` and ``CAB`` (a blog's copy of lxtGH/SFSegNets
   and speedinghzl/AlignSeg), ported verbatim below: only the line breaks the blog lost are restored
-  and one missing comma put back. Their weights (random, the zero-initialised offset convs
-  overwritten) are loaded with strict=True into the edge modules archgraph builds, whose outputs
-  must then be theirs, bit for bit. ``InPlaceABNSync`` (the inplace_abn library, not installed
-  here) is stood in for by what it computes in eval mode: BatchNorm, then its default activation,
-  a leaky ReLU of slope 0.01 (or none, with ``activation="identity"``);
+  and one missing comma put back; its ``CAB`` is the official one of
+  tests/reference/alignseg_official.py but for the order in which it divides the offsets, the
+  order of the code before the repository's issue #7 (``norm: hw``). Their weights (random, the
+  zero-initialised offset convs overwritten) are loaded with strict=True into the edge modules
+  archgraph builds (inplace_abn's BN scales converted, as the import does), whose outputs must
+  then be theirs, bit for bit; the official ``CAB`` gives the default order (``norm: wh``);
 * the official code's parameter counts for SFNet (derived from lxtGH/SFSegNets'
   ``network/sfnet_resnet.py``, ``resnet_d.py`` and ``nn/operators.py``: 12,869,715 for ResNet-18,
   the paper's "12.87M");
@@ -33,6 +34,8 @@ import archgraph
 from archgraph.analysis import convention, profile
 from archgraph.analysis.measure import flop_counter_counts, fvcore_counts, live_peak
 from archgraph.ir import infer
+from archgraph.weights.alignseg import _abn_scale
+from tests.reference import alignseg_official as official
 from tests.test_source_backend import assert_equivalent
 
 SFNET = "specs/sfnet.yaml"
@@ -44,36 +47,9 @@ pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.fil
 # --- the oracles: the blog's code --------------------------------------------------------------------
 
 
-def InPlaceABNSync(num_features, activation="leaky_relu", slope=0.01):  # the library's name
-    """inplace_abn's InPlaceABNSync in eval mode: BatchNorm, then its activation (default leaky ReLU 0.01)."""
-
-    class ABN(nn.BatchNorm2d):
-        def forward(self, x):
-            x = super().forward(x)
-            return F.leaky_relu(x, slope) if activation == "leaky_relu" else x
-
-    return ABN(num_features)
-
-
-# the blog's copy: AlignSeg's CAB, verbatim
-class CAB(nn.Module):
-    def __init__(self, features):
-        super(CAB, self).__init__()
-
-        self.delta_gen1 = nn.Sequential(
-                        nn.Conv2d(features*2, features, kernel_size=1, bias=False),
-                        InPlaceABNSync(features),
-                        nn.Conv2d(features, 2, kernel_size=3, padding=1, bias=False)
-                        )
-
-        self.delta_gen2 = nn.Sequential(
-                        nn.Conv2d(features*2, features, kernel_size=1, bias=False),
-                        InPlaceABNSync(features),
-                        nn.Conv2d(features, 2, kernel_size=3, padding=1, bias=False)
-                        )
-
-        self.delta_gen1[2].weight.data.zero_()
-        self.delta_gen2[2].weight.data.zero_()
+class CAB(official.CAB):
+    """AlignSeg's CAB as the blog quotes it: the official module before the repository's issue #7, whose
+    ``bilinear_interpolate_torch_gridsample`` divided the offsets by ``[h/s, w/s]`` (now ``[w/s, h/s]``)."""
 
     def bilinear_interpolate_torch_gridsample(self, input, size, delta=0):
         out_h, out_w = size
@@ -88,32 +64,6 @@ class CAB(nn.Module):
 
         output = F.grid_sample(input, grid)
         return output
-
-    def bilinear_interpolate_torch_gridsample2(self, input, size, delta=0):
-        out_h, out_w = size
-        n, c, h, w = input.shape
-        norm = torch.tensor([[[[1, 1]]]]).type_as(input).to(input.device)
-
-        delta_clam = torch.clamp(delta.permute(0, 2, 3, 1) / norm, -1, 1)
-        grid = torch.stack(torch.meshgrid(torch.linspace(-1,1,out_h), torch.linspace(-1,1,out_w)), dim=-1).unsqueeze(0)
-        grid = grid.repeat(n, 1, 1, 1).type_as(input).to(input.device)
-
-        grid = grid.detach() + delta_clam
-        output = F.grid_sample(input, grid)
-        return output
-
-    def forward(self, low_stage, high_stage):
-        h, w = low_stage.size(2), low_stage.size(3)
-        high_stage = F.interpolate(input=high_stage, size=(h, w), mode='bilinear', align_corners=True)  # "," restored
-
-        concat = torch.cat((low_stage, high_stage), 1)
-        delta1 = self.delta_gen1(concat)
-        delta2 = self.delta_gen2(concat)
-        high_stage = self.bilinear_interpolate_torch_gridsample(high_stage, (h, w), delta1)
-        low_stage = self.bilinear_interpolate_torch_gridsample(low_stage, (h, w), delta2)
-
-        high_stage += low_stage
-        return high_stage
 
 
 # the blog's copy: SFNet's AlignedModule, verbatim
@@ -236,14 +186,15 @@ def test_sfnet_edge_is_the_quoted_aligned_module(official, monkeypatch):
 
 @pytest.mark.parametrize("act", ["leaky_relu", "none"])
 def test_alignseg_edge_is_the_quoted_cab(act, monkeypatch):
-    graph = archgraph.load(spec("alignseg", extra={"act": act}))
+    graph = archgraph.load(spec("alignseg", extra={"act": act, "norm": "hw"}))
     model = archgraph.build(graph).eval()
     edge = model.edges["out"]["coarse"]
     assert all(not edge.get_parameter(f"delta_gen{k}.2.weight").any() for k in (1, 2))  # zero-initialised
-    monkeypatch.setitem(globals(), "InPlaceABNSync",
-                        functools.partial(InPlaceABNSync, activation="leaky_relu" if act == "leaky_relu" else "identity"))
+    activation = "leaky_relu" if act == "leaky_relu" else "identity"
+    monkeypatch.setattr(official, "InPlaceABNSync", functools.partial(official.InPlaceABNSync, activation=activation))
     quoted = randomize(CAB(8), 3, flow_scale=4.0)  # the zero init overwritten
-    edge.load_state_dict(quoted.state_dict(), strict=True)  # delta_gen1/2.{0,1,2}: the official keys
+    # delta_gen1/2.{0,1,2}: the official keys; inplace_abn's scales |weight| + eps, as the import converts them
+    edge.load_state_dict({k: _abn_scale(k, v) for k, v in quoted.state_dict().items()}, strict=True)
     g = torch.Generator().manual_seed(4)
     fine, coarse = torch.randn(2, 8, 9, 13, generator=g), torch.randn(2, 8, 5, 7, generator=g)
     with torch.no_grad():
@@ -254,6 +205,22 @@ def test_alignseg_edge_is_the_quoted_cab(act, monkeypatch):
     assert got.shape == (2, 8, 9, 13)
     assert torch.equal(got, expected)
     assert torch.equal(env["out"], node)  # the edge is the node's only input: the guide is added by the edge
+
+
+def test_alignseg_edge_is_the_official_cab_in_both_orders():
+    theirs = randomize(official.CAB(8), 5, flow_scale=4.0)
+    g = torch.Generator().manual_seed(6)
+    fine, coarse = torch.randn(2, 8, 9, 13, generator=g), torch.randn(2, 8, 5, 7, generator=g)
+    with torch.no_grad():
+        expected = theirs(fine, coarse)
+    got = {}
+    for norm in ("wh", "hw"):
+        edge = archgraph.build(archgraph.load(spec("alignseg", extra={"norm": norm}))).eval().edges["out"]["coarse"]
+        edge.load_state_dict({k: _abn_scale(k, v) for k, v in theirs.state_dict().items()}, strict=True)
+        with torch.no_grad():
+            got[norm] = edge(coarse, fine)
+    assert torch.equal(got["wh"], expected)  # the default: x / W, y / H, as the code since its issue #7
+    assert (got["hw"] - expected).abs().max() > 0.1  # the older order differs where H != W
 
 
 def test_keys_and_widths_are_the_official_modules():
@@ -342,9 +309,11 @@ def test_sfnet_sums_the_source_width_with_the_other_inputs():
     assert "channel mismatch at sum node 'out': 'fine' gives 16, 'coarse' gives 8" in message
 
 
-def test_act_belongs_to_alignseg():
+def test_act_and_norm_belong_to_alignseg():
     message = _error(spec("sfnet", extra={"act": "none"}))
     assert "act is the activation of alignseg's offset generators" in message
+    message = _error(spec("sfnet", extra={"norm": "hw"}))
+    assert "norm orders alignseg's offset scaling; sfnet divides its flow by (W, H)" in message
 
 
 def test_a_cycle_through_a_guide_is_reported():

@@ -16,7 +16,7 @@ BN_MOMENTUM = 0.1  # the official HRNet value, also PyTorch's default
 
 def conv_bn_act(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int | None = None,
                 bias: bool = False, bn: bool = True, act: str = "relu", dilation: int = 1) -> nn.Sequential:
-    """conv -> [BN] -> [ReLU], as ``0``, ``1``, ``2`` in a Sequential (the official layout).
+    """conv -> [BN] -> [ReLU or leaky ReLU], as ``0``, ``1``, ``2`` in a Sequential (the official layout).
 
     ``padding=None`` pads by ``dilation * (kernel // 2)``, which keeps HxW at stride 1.
     """
@@ -26,6 +26,8 @@ def conv_bn_act(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: in
         layers.append(nn.BatchNorm2d(c_out, momentum=BN_MOMENTUM))
     if act == "relu":
         layers.append(nn.ReLU(inplace=True))
+    elif act == "leaky_relu":  # inplace_abn's default activation: AlignSeg's InPlaceABNSync is BN + this
+        layers.append(nn.LeakyReLU(0.01, inplace=True))
     return nn.Sequential(*layers)
 
 
@@ -173,9 +175,10 @@ def warp(x: torch.Tensor, flow: torch.Tensor, nx: float, ny: float, align_corner
     """``x`` sampled bilinearly on the base grid over [-1, 1] at ``flow``'s HxW, shifted by flow / (nx, ny).
 
     Op for op the blog copy's ``AlignedModule.flow_warp`` (SFNet; (nx, ny) = (W, H) of the output) and
-    ``CAB.bilinear_interpolate_torch_gridsample`` (AlignSeg; (nx, ny) = (H, W) of the input, in
-    that order), so that outputs match theirs bit for bit. The grid's last axis is (x, y), as
-    ``F.grid_sample`` takes it; flow channel 0 moves along x, channel 1 along y.
+    AlignSeg's ``bilinear_interpolate_torch_gridsample`` (``CAB``'s: (W, H) of its input, or (H, W)
+    before the repository's issue #7; ``CAM``'s: (H, W) of the pooled map it samples), so that
+    outputs match theirs bit for bit. The grid's last axis is (x, y), as ``F.grid_sample`` takes
+    it; flow channel 0 moves along x, channel 1 along y.
     """
     n, _, out_h, out_w = flow.shape
     rows = torch.linspace(-1.0, 1.0, out_h).view(-1, 1).repeat(1, out_w)
@@ -213,28 +216,49 @@ class AlignedModule(nn.Module):
         return warp(x, flow, float(w), float(h), self.align_corners)
 
 
-class OffsetGenerator(nn.Sequential):
-    """AlignSeg's ``delta_gen``: 1x1 conv (no bias) to ``mid``, BN [+ leaky ReLU], 3x3 conv (no bias) to 2.
+def leaky(x: torch.Tensor) -> torch.Tensor:
+    """inplace_abn's default activation, in place: a leaky ReLU of slope 0.01 (its ``activation_param``,
+    a literal, as TorchScript needs; ``conv_bn_act(act="leaky_relu")`` appends the same as a module)."""
+    return F.leaky_relu(x, 0.01, inplace=True)
 
-    As ``0``, ``1``, ``2``, the official keys. The BN stands for ``inplace_abn``'s ``InPlaceABNSync``,
-    which is BatchNorm followed by its default activation, a leaky ReLU of slope 0.01
-    (``act="leaky_relu"``; ``"none"`` leaves it out).
+
+class ABNSequential(nn.Sequential):
+    """A Sequential in which every BatchNorm is followed by a leaky ReLU (:func:`leaky`).
+
+    AlignSeg's decoder normalises with ``inplace_abn``'s ``InPlaceABNSync``, which in eval mode is a
+    BatchNorm followed by its default activation. Keeping the BatchNorm as the Sequential's own
+    entry (rather than a BN + activation pair) keeps the official keys: ``residual.1.weight``, not
+    ``residual.1.0.weight``. inplace_abn scales by |weight| + eps rather than by the weight:
+    :mod:`archgraph.weights.alignseg` converts the official checkpoints' weights on import.
     """
 
-    def __init__(self, c_in: int, mid: int, act: str = "leaky_relu"):
-        super().__init__(
-            nn.Conv2d(c_in, mid, 1, bias=False),
-            nn.BatchNorm2d(mid, momentum=BN_MOMENTUM),
-            nn.Conv2d(mid, 2, 3, padding=1, bias=False),
-        )
-        self.leaky = act == "leaky_relu"
+    def __init__(self, *layers: nn.Module):
+        super().__init__(*layers)
+        # the BNs' positions, found once: TorchScript may not see a module's class through isinstance
+        self.activated: list[int] = [i for i, layer in enumerate(layers) if isinstance(layer, nn.BatchNorm2d)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self):
             x = layer(x)
-            if i == 1 and self.leaky:
-                x = F.leaky_relu(x, 0.01, inplace=True)
+            if i in self.activated:
+                x = leaky(x)
         return x
+
+
+def offset_generator(c_in: int, mid: int, act: str = "leaky_relu") -> nn.Sequential:
+    """AlignSeg's ``delta_gen``: 1x1 conv (no bias) to ``mid``, BN [+ leaky ReLU], 3x3 conv (no bias) to 2.
+
+    As ``0``, ``1``, ``2``, the official keys. The BN is ``InPlaceABNSync``'s (:class:`ABNSequential`;
+    ``act="none"`` leaves the activation out). The last conv is zero-initialised, as in the
+    official code, so that a new module starts as plain resizing.
+    """
+    layers = [
+        nn.Conv2d(c_in, mid, 1, bias=False),
+        nn.BatchNorm2d(mid, momentum=BN_MOMENTUM),
+        nn.Conv2d(mid, 2, 3, padding=1, bias=False),
+    ]
+    nn.init.zeros_(layers[2].weight)
+    return ABNSequential(*layers) if act == "leaky_relu" else nn.Sequential(*layers)
 
 
 class CAB(nn.Module):
@@ -243,19 +267,20 @@ class CAB(nn.Module):
     Huang et al., "AlignSeg: Feature-Aligned Segmentation Networks", TPAMI 2021; ``CAB`` of
     speedinghzl/AlignSeg (``networks/alignseg.py``), whose attribute names it keeps. The coarse map
     ``x`` is resized bilinearly (align_corners=True) to the guide's size and concatenated after
-    the guide; two offset generators ``delta_gen1``/``delta_gen2`` (1x1 conv to ``mid``, BN +
-    activation, 3x3 conv to 2 channels, both convs without bias, the last one zero-initialised)
-    give one offset field per map; each map is warped by its own and the two are summed. ``x``
-    and the guide have the same width, which the output keeps.
+    the guide; two offset generators ``delta_gen1``/``delta_gen2`` (:func:`offset_generator`) give
+    one offset field per map; each map is warped by its own and the two are summed. ``x`` and the
+    guide have the same width, which the output keeps. ``norm`` is the order of the sizes the
+    offsets are divided by: "wh" (x by W, y by H), the official code's since its issue #7, or "hw",
+    the order before.
     """
 
-    def __init__(self, channels: int, mid: int, act: str = "leaky_relu", align_corners: bool = False):
+    def __init__(self, channels: int, mid: int, act: str = "leaky_relu", align_corners: bool = False,
+                 norm: str = "wh"):
         super().__init__()
-        self.delta_gen1 = OffsetGenerator(channels * 2, mid, act)
-        self.delta_gen2 = OffsetGenerator(channels * 2, mid, act)
-        self.delta_gen1[2].weight.data.zero_()
-        self.delta_gen2[2].weight.data.zero_()
+        self.delta_gen1 = offset_generator(channels * 2, mid, act)
+        self.delta_gen2 = offset_generator(channels * 2, mid, act)
         self.align_corners = align_corners
+        self.swap = norm == "hw"
 
     def forward(self, x: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         h, w = guide.shape[-2:]
@@ -263,9 +288,74 @@ class CAB(nn.Module):
         concat = torch.cat((guide, high), 1)
         delta1 = self.delta_gen1(concat)
         delta2 = self.delta_gen2(concat)
-        high = warp(high, delta1, float(h), float(w), self.align_corners)
-        high += warp(guide, delta2, float(h), float(w), self.align_corners)
+        nx, ny = (float(h), float(w)) if self.swap else (float(w), float(h))
+        high = warp(high, delta1, nx, ny, self.align_corners)
+        high += warp(guide, delta2, nx, ny, self.align_corners)
         return high
+
+
+class CAM(nn.Module):
+    """AlignSeg's aligned context module (``CAM``, the paper's AlignCM): pooled context, warped per pixel.
+
+    ``CAM`` of speedinghzl/AlignSeg (``networks/alignseg.py``), whose attribute names it keeps:
+    ``pool`` (adaptive average pooling to ``bins`` x ``bins``, 1x1 conv to the input's width, BN,
+    3x3 conv to ``channels``, BN) and ``adapt`` (the same convs at the input's size) each end in
+    ``channels``; ``delta_gen`` (:func:`offset_generator`, ``mid`` = ``channels``) reads the adapted
+    map and the pooled one resized bilinearly (align_corners=True) to the input's size; the
+    *pooled* map itself is sampled on the input-sized grid shifted by the offsets / (H, W) of the
+    pooled map, with grid_sample's default align_corners (False), and the adapted map is added.
+    Every BN is an ``InPlaceABNSync`` (:class:`ABNSequential`); no conv has a bias.
+    """
+
+    def __init__(self, c_in: int, channels: int, bins: int = 3):
+        super().__init__()
+
+        def convs() -> list[nn.Module]:
+            return [
+                nn.Conv2d(c_in, c_in, 1, bias=False),
+                nn.BatchNorm2d(c_in, momentum=BN_MOMENTUM),
+                nn.Conv2d(c_in, channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels, momentum=BN_MOMENTUM),
+            ]
+
+        self.pool = ABNSequential(nn.AdaptiveAvgPool2d(bins), *convs())
+        self.adapt = ABNSequential(*convs())
+        self.delta_gen = offset_generator(channels * 2, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        pooled = self.pool(x)
+        local = self.adapt(x)
+        up = F.interpolate(pooled, size=(h, w), mode="bilinear", align_corners=True)
+        delta = self.delta_gen(torch.cat((local, up), 1))
+        out = warp(pooled, delta, float(pooled.shape[-2]), float(pooled.shape[-1]), False)
+        out += local
+        return out
+
+
+class RRB(nn.Module):
+    """AlignSeg's refinement residual block (``RRB``): a 1x1 conv, a residual of two 3x3 convs, BN after the sum.
+
+    ``RRB`` of speedinghzl/AlignSeg (``networks/alignseg.py``), after DFN's block of that name
+    (Yu et al., "Learning a Discriminative Feature Network for Semantic Segmentation", CVPR 2018),
+    with its attribute names: ``unify`` (1x1 conv to ``channels``), ``residual`` (3x3 conv to
+    ``channels // 4``, BN, 3x3 conv back to ``channels``) and ``norm``, the BN of their sum. No conv
+    has a bias; every BN is an ``InPlaceABNSync`` (BN + leaky ReLU).
+    """
+
+    def __init__(self, c_in: int, channels: int):
+        super().__init__()
+        self.unify = nn.Conv2d(c_in, channels, 1, bias=False)
+        self.residual = ABNSequential(
+            nn.Conv2d(channels, channels // 4, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels // 4, momentum=BN_MOMENTUM),
+            nn.Conv2d(channels // 4, channels, 3, padding=1, bias=False),
+        )
+        self.norm = nn.BatchNorm2d(channels, momentum=BN_MOMENTUM)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.unify(x)
+        return leaky(self.norm(x + self.residual(x)))
 
 
 class PyramidPooling(nn.Module):

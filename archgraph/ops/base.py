@@ -416,6 +416,19 @@ class Tally:
         self.count("leaky_relu", x.elements)
         return x if inplace else self.new(x.channels, x.hw)
 
+    def warp(self, x: Value, flow: Value) -> Value:
+        """``ops._layers.warp(x, flow, ...)``: the sampling grid at ``flow``'s HxW (per sample: the repeated
+        base grid, flow / norm, their sum; the batch-independent base grid itself is not counted), then
+        grid_sample."""
+        hw: HW = flow.hw  # type: ignore[assignment]
+        repeated = self.new(2, hw)
+        shift = self.new(2, hw)
+        grid = self.new(2, hw)
+        self.free(repeated, shift)
+        out = self.grid_sample(x, hw)
+        self.free(grid)
+        return out
+
     def max_pool(self, x: Value, kernel: int, stride: int, padding: int = 0, ceil_mode: bool = False) -> Value:
         """``F.max_pool2d(x, kernel, stride, padding, ceil_mode=...)`` (and ``nn.MaxPool2d``): kernel² - 1
         comparisons per output element; ATen computes it as ``max_pool2d_with_indices``, whose int64 indices
@@ -452,4 +465,6 @@ class Tally:
             y = z
         if act == "relu":
             y = self.relu(y)
+        elif act == "leaky_relu":
+            y = self.leaky_relu(y)
         return y

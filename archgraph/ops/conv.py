@@ -16,7 +16,7 @@ from pydantic import Field
 
 from archgraph.ops.base import Act, BlockOp, EdgeOp, EdgeStyle, call, conv_hw
 from archgraph.ops.registry import register
-from archgraph.lang.values import Bool, NonNegInt, PosInt
+from archgraph.lang.values import Bool, Choice, NonNegInt, PosInt
 
 
 def _build(c_in: int, c_out: int, kernel: int, stride: int, padding: int | None, bias: bool, bn: bool, act: str,
@@ -38,7 +38,9 @@ class ConvBlock(BlockOp):
     dilation: PosInt = Field(1, description="spacing of the kernel's taps (atrous conv)")
     bias: Bool = Field(False, description="conv bias")
     bn: Bool = Field(True, description="BatchNorm after the conv")
-    act: Act = Field("relu", description="activation after the BN")
+    act: Choice("relu", "leaky_relu", "none") = Field(  # type: ignore[valid-type]
+        "relu", description="activation after the BN (leaky_relu: slope 0.01, as AlignSeg's InPlaceABNSync)"
+    )
 
     def stride_factor(self) -> int:
         return self.stride

@@ -31,19 +31,22 @@ the aligned feature aggregation (``CAB`` in speedinghzl/AlignSeg, ``networks/ali
     delta_k = delta_gen_k(concat), k = 1, 2               1x1 conv (to mid) + BN + leaky ReLU +
                                                           3x3 conv (to 2), no biases, the 3x3 conv
                                                           zero-initialised
-    out    = warp(high, delta1) + warp(guide, delta2)     warp: grid_sample(., base grid + delta / (H, W))
+    out    = warp(high, delta1) + warp(guide, delta2)     warp: grid_sample(., base grid + delta / (W, H))
 
 The edge returns the sum, guide included: the target takes this edge as its only input (the
 rules reject others), and the source and the guide must have the same width, which the output
-keeps. mid defaults to that width (CAB's ``features``). The offsets are divided by (H, W) in the
-order the blog copy has it (``norm = [[[[h/s, w/s]]]]``); the repository later swapped it to
-(W, H) (its issue #7), which is the same for square maps. The BN's activation is inplace_abn's
-default for ``InPlaceABNSync``, a leaky ReLU of slope 0.01 (``act: none`` leaves it out); grid_sample
-runs with PyTorch's default, align_corners=False, as the code calls it.
+keeps. mid defaults to that width (CAB's ``features``). The offsets' x is divided by W and their
+y by H (``norm: wh``, ``norm = [[[[w/s, h/s]]]]`` in the official code); before the repository's
+issue #7 it divided x by H and y by W (``norm: hw``, ``[[[[h/s, w/s]]]]``), which is the same on
+square maps (the official evaluation's 769x769 or 872x872 tiles) and nowhere else. The BN's
+activation is inplace_abn's default for ``InPlaceABNSync``, a leaky ReLU of slope 0.01 (``act:
+none`` leaves it out); grid_sample runs with PyTorch's default, align_corners=False, as the code
+calls it.
 
 The layers are ``_layers.AlignedModule`` and ``_layers.CAB``; their attribute names (``down_h``,
 ``down_l``, ``flow_make``; ``delta_gen1``, ``delta_gen2``) are the official modules', so
-checkpoints map key for key.
+checkpoints map key for key. The warp is ``_layers.warp`` (``Tally.warp`` for the cost), which
+AlignSeg's context module (block ``aligned_context``) shares.
 """
 
 from __future__ import annotations
@@ -78,11 +81,17 @@ class FlowWarp(EdgeOp):
     align_corners: Optional[Bool] = Field(
         None, description="grid_sample's; null: the official code's (sfnet: true, alignseg: false)"
     )
+    norm: Optional[Choice("wh", "hw")] = Field(  # type: ignore[valid-type]
+        None, description="alignseg: offsets' x / W and y / H ('wh'; null), or x / H and y / W ('hw', before "
+                          "the official code's issue #7)"
+    )
 
     @model_validator(mode="after")
-    def _act_is_alignsegs(self) -> "FlowWarp":
+    def _options_are_alignsegs(self) -> "FlowWarp":
         if self.act is not None and self.variant != "alignseg":
             raise ValueError("act is the activation of alignseg's offset generators; sfnet's flow_make has none")
+        if self.norm is not None and self.variant != "alignseg":
+            raise ValueError("norm orders alignseg's offset scaling; sfnet divides its flow by (W, H)")
         return self
 
     @property
@@ -128,13 +137,14 @@ class FlowWarp(EdgeOp):
         assert c_guide is not None, "flow_warp needs its guide's width"
         if self.variant == "sfnet":
             return AlignedModule(c_in, c_guide, self.hidden(c_in), self.grid_align_corners())
-        return CAB(c_in, self.hidden(c_in), self.act or "leaky_relu", self.grid_align_corners())
+        return CAB(c_in, self.hidden(c_in), self.act or "leaky_relu", self.grid_align_corners(), self.norm or "wh")
 
     def emit(self, c_in: int, c_out: int, src: int, dst: int, c_guide: int | None = None):
         assert c_guide is not None, "flow_warp needs its guide's width"
         if self.variant == "sfnet":
             return call("AlignedModule", c_in, c_guide, self.hidden(c_in), self.grid_align_corners())
-        return call("CAB", c_in, self.hidden(c_in), self.act or "leaky_relu", self.grid_align_corners())
+        return call("CAB", c_in, self.hidden(c_in), self.act or "leaky_relu", self.grid_align_corners(),
+                    self.norm or "wh")
 
     def cost(self, t, x, c_out, src, dst, hw, guide=None):
         # as _layers.AlignedModule / CAB's forward, call for call; ``hw`` is the guide's HxW
@@ -149,23 +159,16 @@ class FlowWarp(EdgeOp):
             t.free(low)
             flow = t.conv(both, 2, 3)  # flow_make
             t.free(both)
-            out = _warp(t, x, flow, hw)
+            out = t.warp(x, flow)
             t.free(flow, high)
             return out
         high = t.upsample(x, "bilinear", hw)
         both = t.concat([guide, high])
-        deltas = []
-        for _ in range(2):  # delta_gen1, delta_gen2: conv, BN (+ leaky ReLU in place), conv
-            a = t.conv(both, mid, 1)
-            b = t.bn(a)
-            t.free(a)
-            if (self.act or "leaky_relu") == "leaky_relu":
-                b = t.leaky_relu(b)
-            deltas.append(t.conv(b, 2, 3))
-            t.free(b)
-        out = _warp(t, high, deltas[0], hw)
+        leaky = (self.act or "leaky_relu") == "leaky_relu"
+        deltas = [offset_generator(t, both, mid, leaky) for _ in range(2)]  # delta_gen1, delta_gen2
+        out = t.warp(high, deltas[0])
         t.free(high)
-        other = _warp(t, guide, deltas[1], hw)
+        other = t.warp(guide, deltas[1])
         out = t.add(out, other, inplace=True)
         t.free(other, both, *deltas)
         return out
@@ -174,13 +177,14 @@ class FlowWarp(EdgeOp):
         return EdgeStyle("flow_warp", "flow warp (coarse to fine, aligned to a guide)", "#CC79A7", "solid", "vee")
 
 
-def _warp(t, x, flow, hw):
-    """``_layers.warp``: the sampling grid (per sample: the repeated base grid, flow / norm, their sum;
-    the batch-independent base grid itself is not counted), then grid_sample."""
-    repeated = t.new(2, hw)
-    shift = t.new(2, hw)
-    grid = t.new(2, hw)
-    t.free(repeated, shift)
-    out = t.grid_sample(x, hw)
-    t.free(grid)
+def offset_generator(t, x, mid: int, leaky: bool = True):
+    """``_layers.offset_generator``'s forward on ``x`` (the caller's): 1x1 conv to ``mid``, BN (+ leaky
+    ReLU in place), 3x3 conv to 2; the Sequential drops each input once the next layer has returned."""
+    a = t.conv(x, mid, 1)
+    b = t.bn(a)
+    t.free(a)
+    if leaky:
+        t.leaky_relu(b)
+    out = t.conv(b, 2, 3)
+    t.free(b)
     return out

@@ -9,14 +9,18 @@ a *key mapping* registered here: a function ``(key, graph) -> str | None`` that 
 state-dict key as that implementation names it and returns the built module's key for it
 (``nodes.<node>.<block>...`` or ``edges.<to>.<from>...``), or ``None`` when it has no rule for
 it. It may read the graph (the expanded, verified :class:`~archgraph.ir.ArchGraph`), so a
-mapping can follow a spec's parameters: HRNet's module counts, a pattern's node names.
+mapping can follow a spec's parameters: HRNet's module counts, a pattern's node names. Where
+the other implementation's tensors mean something else than the built module's, the mapping
+registers a conversion too (``register(name, values=...)``).
 
 The built-in mappings, one module per family: :mod:`archgraph.weights.hrnet` (the official HRNet
 classification, pose and segmentation code), :mod:`archgraph.weights.torchvision` (torchvision's
-ResNet and FPN), :mod:`archgraph.weights.sfnet` (the official SFNet) and
-:mod:`archgraph.weights.refinenet` (DrSleep's Light-Weight RefineNet and RefineNet). A plugin
-(``archgraph --plugin MODULE``) registers more with :func:`register`. Reading, unwrapping and
-checking a checkpoint is :mod:`archgraph.weights.checkpoint` (torch is imported there only).
+ResNet and FPN), :mod:`archgraph.weights.sfnet` (the official SFNet),
+:mod:`archgraph.weights.refinenet` (DrSleep's Light-Weight RefineNet and RefineNet) and
+:mod:`archgraph.weights.alignseg` (the official AlignSeg, whose inplace_abn scales it converts
+into BatchNorm weights). A plugin (``archgraph --plugin MODULE``) registers more with
+:func:`register`. Reading, unwrapping and checking a checkpoint is
+:mod:`archgraph.weights.checkpoint` (torch is imported there only).
 """
 
 from __future__ import annotations
@@ -26,22 +30,32 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import torch
+
     from archgraph.ir import ArchGraph
 
 KeyMap = Callable[[str, "ArchGraph"], str | None]
+ValueMap = Callable[[str, "torch.Tensor"], "torch.Tensor"]
 
 _MAPS: dict[str, KeyMap] = {}
+_VALUES: dict[str, ValueMap] = {}
 _BUILTIN = ("archgraph.weights.hrnet", "archgraph.weights.torchvision", "archgraph.weights.sfnet",
-            "archgraph.weights.refinenet")
+            "archgraph.weights.refinenet", "archgraph.weights.alignseg")
 
 
-def register(name: str) -> Callable[[KeyMap], KeyMap]:
-    """Register a key mapping under ``name`` (the value a spec's ``weights:`` names)."""
+def register(name: str, values: ValueMap | None = None) -> Callable[[KeyMap], KeyMap]:
+    """Register a key mapping under ``name`` (the value a spec's ``weights:`` names).
+
+    ``values``, if given, converts each tensor, given its checkpoint key, where the other implementation's
+    parameters mean something else than the built module's (AlignSeg's inplace_abn scales by |weight| + eps).
+    """
 
     def add(function: KeyMap) -> KeyMap:
         if name in _MAPS and _MAPS[name] is not function:
             raise ValueError(f"a key mapping named {name!r} is registered already")
         _MAPS[name] = function
+        if values is not None:
+            _VALUES[name] = values
         return function
 
     return add
@@ -54,4 +68,10 @@ def key_maps() -> dict[str, KeyMap]:
     return dict(_MAPS)
 
 
-__all__ = ["KeyMap", "key_maps", "register"]
+def value_map(name: str) -> ValueMap | None:
+    """The tensor conversion registered with the key mapping ``name``, or None (tensors are taken as they are)."""
+    key_maps()
+    return _VALUES.get(name)
+
+
+__all__ = ["KeyMap", "ValueMap", "key_maps", "register", "value_map"]

@@ -132,14 +132,14 @@ def _capped(items: list, error: Any, what: str, where: Loc) -> list[SpecError]:
 
 def map_keys(state: Mapping[str, torch.Tensor], graph: ArchGraph, mapping: str,
              expected: Mapping[str, tuple[int, ...]], where: Loc = Loc("<checkpoint>")) -> dict[str, torch.Tensor]:
-    """``state``'s tensors under the module's keys, by the key mapping ``mapping``; checked against
-    ``expected`` (the module's keys and shapes). A BatchNorm's ``num_batches_tracked``, which old
-    checkpoints lack, is 0 when missing."""
+    """``state``'s tensors under the module's keys, by the key mapping ``mapping`` (and its value
+    conversion, if it registered one); checked against ``expected`` (the module's keys and shapes). A
+    BatchNorm's ``num_batches_tracked``, which old checkpoints lack, is 0 when missing."""
     import torch
 
-    from archgraph.weights import key_maps
+    from archgraph.weights import key_maps, value_map
 
-    rule = key_maps()[mapping]
+    rule, convert = key_maps()[mapping], value_map(mapping)
     mapped: dict[str, torch.Tensor] = {}
     origin: dict[str, str] = {}
     unmapped, duplicate = [], []
@@ -151,7 +151,7 @@ def map_keys(state: Mapping[str, torch.Tensor], graph: ArchGraph, mapping: str,
             duplicate.append(SpecError(f"checkpoint keys '{origin[target]}' and '{key}' both map to "
                                        f"{graph.name}'s '{target}'", where))
         else:
-            mapped[target], origin[target] = tensor, key
+            mapped[target], origin[target] = tensor if convert is None else convert(key, tensor), key
     for name in expected:
         if name not in mapped and name.endswith("num_batches_tracked"):
             mapped[name], origin[name] = torch.zeros((), dtype=torch.long), "(0: not in the checkpoint)"

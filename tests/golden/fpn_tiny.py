@@ -25,7 +25,7 @@ BN_MOMENTUM = 0.1  # the official HRNet value, also PyTorch's default
 
 def conv_bn_act(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int | None = None,
                 bias: bool = False, bn: bool = True, act: str = "relu", dilation: int = 1) -> nn.Sequential:
-    """conv -> [BN] -> [ReLU], as ``0``, ``1``, ``2`` in a Sequential (the official layout).
+    """conv -> [BN] -> [ReLU or leaky ReLU], as ``0``, ``1``, ``2`` in a Sequential (the official layout).
 
     ``padding=None`` pads by ``dilation * (kernel // 2)``, which keeps HxW at stride 1.
     """
@@ -35,6 +35,8 @@ def conv_bn_act(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: in
         layers.append(nn.BatchNorm2d(c_out, momentum=BN_MOMENTUM))
     if act == "relu":
         layers.append(nn.ReLU(inplace=True))
+    elif act == "leaky_relu":  # inplace_abn's default activation: AlignSeg's InPlaceABNSync is BN + this
+        layers.append(nn.LeakyReLU(0.01, inplace=True))
     return nn.Sequential(*layers)
 
 
