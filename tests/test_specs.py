@@ -36,7 +36,7 @@ SMALL = {"hrnet.yaml": {"width": 8}, "fpn.yaml": {"d": 16}, "alignseg.yaml": {"d
 # Parameter counts: (spec, overrides, count, where it comes from).
 TV = "torchvision.models.resnetNN() num_params (torchvision model documentation)"
 BACKBONE = "torchvision's count without fc (512 x expansion x 1000 + 1000), as specs/resnet.yaml's header states"
-HRNET = "the official HRNet code's exact count (README, rounded: {}); REFERENCE.md, specs/hrnet.yaml's header"
+HRNET = "the official HRNet code's exact count (README, rounded: {}); specs/hrnet.yaml's header"
 FIGURES = [
     *[("resnet.yaml", {"depth": d}, n, TV) for d, n in
       [(18, 11_689_512), (34, 21_797_672), (50, 25_557_032), (101, 44_549_160), (152, 60_192_808)]],
