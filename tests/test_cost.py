@@ -4,7 +4,8 @@
   sizes (odd ones included where the network accepts them);
 * torch.utils.flop_counter.FlopCounterMode on the meta device: exactly 2 x the ``macs`` count;
 * the published fvcore totals, exactly, and the HRNet READMEs' GFLOPs, to their published precision;
-* the built module's parameter count, and a tensor-by-tensor measurement of live activations.
+* the built module's parameter count; live activations tracked tensor by tensor, and as the allocator
+  saw them (torch.profiler), with oneDNN's convolutions and the native ones.
 
 Budget: fvcore traces on CPU (it cannot run on the meta device), so only one full-size
 fvcore run (W18 classification at 224x224); the rest at width 8 or 18 and small inputs.
@@ -21,7 +22,7 @@ import torch
 import archgraph
 from archgraph.analysis import CONVENTIONS, Cost, convention, profile
 from archgraph.analysis.cost import parameters
-from archgraph.analysis.measure import flop_counter_counts, fvcore_counts, live_peak
+from archgraph.analysis.measure import allocator_peak, flop_counter_counts, fvcore_counts, live_peak
 from archgraph.ops.base import WORK_TERMS
 
 SPEC = "specs/hrnet.yaml"
@@ -249,6 +250,26 @@ def test_peak_live_activations_equal_a_tensor_by_tensor_measurement(spec, params
     module = archgraph.build(graph).eval()
     x = torch.randn(2, 3, *size)
     assert profile(graph, size, batch=2).peak_bytes == live_peak(module, x)
+
+
+@pytest.mark.parametrize(("spec", "params", "size"), [
+    (SPEC, {"width": 8, "head": "classification"}, (64, 64)),
+    (SPEC, {"width": 8, "head": "segmentation"}, (70, 50)),
+    (TINY, {}, (32, 32)),
+])
+@pytest.mark.parametrize("onednn", [True, False])
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")  # torch's note on switching oneDNN
+def test_peak_live_activations_equal_the_allocator_at_operator_boundaries(spec, params, size, onednn):
+    # the allocator's own account (torch.profiler), with oneDNN's convolutions or the native ones:
+    # their workspace differs (reorders, im2col) and comes on top; the activations do not
+    graph = archgraph.load(spec, **params)
+    module = archgraph.build(graph).eval()
+    with torch.backends.mkldnn.flags(enabled=onednn):
+        measured = allocator_peak(module, torch.randn(2, 3, *size))
+    assert profile(graph, size, batch=2).peak_bytes == measured.activations
+    assert measured.total >= measured.activations
+    assert measured.total == max(op.peak for op in measured.ops)
+    assert measured.activations == max(op.end for op in measured.ops)
 
 
 def test_peak_is_at_least_every_output_and_at_most_everything():

@@ -6,6 +6,8 @@
 * :func:`compare` — each counter's figures beside the static model's, per operator, with what the
   counter ignores named and sized from the static work terms;
 * :func:`live_peak` — the peak of live activation bytes of one forward, tracked tensor by tensor;
+* :func:`allocator_peak` — one forward at the allocator: the peak of what outlives each operator
+  (the activations), and the peak with the operators' own workspace, allocation by allocation;
 * :func:`latency` — wall-clock timing (eval, inference mode, warm-up discarded).
 
 Nothing here prints; torch is imported inside the functions, so importing this module is cheap.
@@ -210,6 +212,125 @@ def live_peak(module, x) -> int:
         out = module(x)
     del out
     return tracker.peak + x.untyped_storage().nbytes()
+
+
+@dataclass(frozen=True)
+class OpAllocations:
+    """What one top-level operator of a forward (one not called by another) allocated, in bytes."""
+
+    name: str  # aten::conv2d, mkldnn::_convolution_pointwise, ...
+    shapes: tuple[tuple[int, ...], ...]  # its tensor arguments'
+    calls: tuple[str, ...]  # the operators it called, each once, in the order first called
+    workspace: tuple[int, ...]  # allocations it freed before returning, in order
+    outputs: tuple[int, ...]  # allocations that outlive it
+    peak: int  # the most the allocator held while it ran (the forward's input included)
+    end: int  # what the allocator held when it returned (the input included)
+
+
+@dataclass(frozen=True)
+class AllocatorPeak:
+    """One forward as torch's allocator saw it, in bytes. The input is counted (the caller made it;
+    the static model counts it as live throughout); parameters and buffers are not.
+
+    * ``activations``: the most the allocator held at the end of a top-level operator: the tensors
+      that outlive the operator that made them, which is what the static model's peak counts (it
+      also counts, during the call, the int64 indices a max pooling makes and drops);
+    * ``total``: the most it held at any moment, operators' workspace included;
+    * ``at``: the operator during which ``total`` was reached (None if between two), and
+      ``workspace``: what it held at that moment and freed before returning, as (bytes, the
+      innermost operator that allocated it);
+    * ``ops``: every top-level operator, in order.
+    """
+
+    activations: int
+    total: int
+    at: OpAllocations | None
+    workspace: tuple[tuple[int, str], ...]
+    ops: tuple[OpAllocations, ...]
+
+
+def allocator_peak(module, x) -> AllocatorPeak:
+    """Measure ``module(x)`` (inference mode, after one warm-up call) at the allocator of ``x``'s device.
+
+    ``torch.profiler`` with ``profile_memory=True`` reports every allocation and free (tensor
+    storage, and the scratch buffers operators take through the allocator) with its time and the
+    operator that made it; summed in order they give what the forward holds at every moment.
+    """
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if x.device.type == "cuda" else [])
+    with torch.inference_mode():
+        module(x)  # warm: lazily made caches are not part of a forward
+        with profile(activities=activities, profile_memory=True, record_shapes=True) as prof:
+            out = module(x)
+            del out
+    events = []  # (time, bytes, allocation id, top-level operator's index, the operator that allocated it)
+    tops = []  # top-level operators' nodes
+    calls: dict[int, dict[str, None]] = {}
+    stack = [(node, -1) for node in reversed(prof.profiler.kineto_results.experimental_event_tree())]
+    while stack:
+        node, top = stack.pop()
+        if node.name == "[memory]":
+            fields = node.extra_fields
+            if fields.device.type == x.device.type:
+                parent = node.parent.name if node.parent is not None else ""
+                events.append((node.start_time_ns, fields.alloc_size, fields.allocation_id, top, parent))
+            continue
+        if top < 0 and "::" in node.name:  # an operator (aten::, mkldnn::), not an annotation
+            top = len(tops)
+            tops.append(node)
+            calls[top] = {}
+        elif top >= 0:
+            calls[top][node.name] = None
+        stack.extend((child, top) for child in reversed(node.children))
+    events.sort(key=lambda e: e[0])
+    order = sorted(range(len(tops)), key=lambda i: tops[i].start_time_ns)
+    extra = x.untyped_storage().nbytes()
+    live = total = 0
+    at, k = -1, 0
+    ops = []
+
+    def until(time: float) -> None:  # take the events up to ``time`` into the running total
+        nonlocal live, total, at, k
+        while k < len(events) and events[k][0] <= time:
+            live += events[k][1]
+            if live > total:
+                total, at = live, k
+            k += 1
+
+    for i in order:
+        node = tops[i]
+        until(node.start_time_ns - 1)  # the frees between operators
+        first, running = k, live
+        until(node.end_time_ns)
+        mine = events[first:k]
+        high = running
+        for e in mine:
+            running += e[1]
+            high = max(high, running)
+        freed = {e[2] for e in mine if e[1] < 0}
+        made = [e for e in mine if e[1] > 0]
+        shapes = tuple(tuple(a.sizes) for a in getattr(node.extra_fields, "inputs", ()) if hasattr(a, "sizes"))
+        ops.append(OpAllocations(node.name, shapes, tuple(calls[i]), tuple(e[1] for e in made if e[2] in freed),
+                                 tuple(e[1] for e in made if e[2] not in freed), high + extra, live + extra))
+    until(float("inf"))
+    peak_op, workspace = None, {}
+    if at >= 0 and events[at][3] >= 0:  # what that operator holds at the peak and frees before it returns
+        top = events[at][3]
+        peak_op = ops[order.index(top)]
+        mine = [e for e in events if e[3] == top]
+        freed = {e[2] for e in mine if e[1] < 0}
+        for e in mine:
+            if e[0] > events[at][0]:
+                break
+            if e[1] > 0:
+                workspace[e[2]] = (e[1], e[4])
+            else:
+                workspace.pop(e[2], None)
+        workspace = {key: entry for key, entry in workspace.items() if key in freed}
+    return AllocatorPeak(max((op.end for op in ops), default=extra), total + extra, peak_op,
+                         tuple(workspace.values()), tuple(ops))
 
 
 DEVICES = ("cpu", "cuda")
