@@ -42,7 +42,7 @@ def _edge(draw, src: str, src_stride: int, dst: str, arrival: int, concat: bool)
     elif src_stride > arrival:
         edge["op"] = "upsample"
         edge["mode"] = draw(st.sampled_from(["nearest", "bilinear"]))
-        edge["size"] = draw(st.sampled_from(["scale", "target"]))
+        edge["size"] = draw(st.sampled_from(["scale", "target"] + (["input"] if arrival == 1 else [])))
         edge["project"] = not concat
         if edge["mode"] == "bilinear":
             edge["align_corners"] = draw(st.sampled_from([None, False, True]))

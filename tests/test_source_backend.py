@@ -31,6 +31,7 @@ from archgraph.backends.source.codegen import comment, templates_dir
 from archgraph.cli import app
 from archgraph.lang.source import loads
 from tests.golden import refresh
+from tests.test_resize_to_input import RESIZE_TO_INPUT
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = "specs/hrnet.yaml"
@@ -92,8 +93,9 @@ def _edge(draw, src, src_stride, dst, arrival, concat):
     if src_stride == arrival:
         edge["op"] = "identity" if concat else draw(st.sampled_from(["conv", "lateral", "identity"]))
     elif src_stride > arrival:
+        sizes = ["scale", "target"] + (["input"] if arrival == 1 else [])
         edge |= {"op": "upsample", "mode": draw(st.sampled_from(["nearest", "bilinear"])),
-                 "size": draw(st.sampled_from(["scale", "target"])), "project": not concat}
+                 "size": draw(st.sampled_from(sizes)), "project": not concat}
         if edge["mode"] == "bilinear":
             edge["align_corners"] = draw(st.sampled_from([None, False, True]))
     else:
@@ -103,7 +105,7 @@ def _edge(draw, src, src_stride, dst, arrival, concat):
 
 @st.composite
 def random_specs(draw):
-    """Small valid graphs over strides 2-8 with tricky names (widths kept equal where a sum needs it)."""
+    """Small valid graphs over strides 1-8 with tricky names (widths kept equal where a sum needs it)."""
     names = draw(st.lists(st.sampled_from(TRICKY), min_size=3, max_size=5, unique=True))
     image, names = names[0], names[1:]
     stem = names[0]
@@ -112,7 +114,7 @@ def random_specs(draw):
               "body": [{"block": "conv", "channels": width, "stride": 2}]}]
     edges, known = [], {stem: (2, width)}
     for name in names[1:]:
-        stride = draw(st.sampled_from([2, 4, 8]))
+        stride = draw(st.sampled_from([1, 2, 4, 8]))
         previous = list(known)[-1]
         extra = draw(st.lists(st.sampled_from(list(known)), unique=True, max_size=2))
         inputs = list(dict.fromkeys([previous, *extra]))
@@ -356,6 +358,41 @@ def test_opset_follows_the_ops():
         assert ex.onnx_opset("y = F.grid_sample(x, g)") == 20
     finally:
         ex.OPSET_NEEDS.update(ex_needs)
+
+
+# --- upsample to the input's size: read from the input tensor as forward runs --------------------
+
+
+def test_upsample_to_the_input_size_is_read_from_the_input():
+    graph = archgraph.load(RESIZE_TO_INPUT)
+    source = generate(graph)
+    assert "self.edges.full.s4(s4, image.shape[-2:])" in source and "70" not in source.split("class ResizeToInput")[1]
+    for size in ((70, 50), (33, 17)):
+        assert_equivalent(graph, source, size)
+
+
+def test_upsample_to_the_input_size_scripts_and_exports_for_any_size():
+    graph = archgraph.load(RESIZE_TO_INPUT)
+    _, generated = ex.paired(graph)
+    scripted = torch.jit.script(generated)
+    x = ex.example_input(graph, (70, 50), batch=2)
+    h, w = torch.export.Dim("h", min=16, max=512), torch.export.Dim("w", min=16, max=512)
+    program = torch.export.export(generated, (x,), dynamic_shapes=({2: h, 3: w},)).module()
+    for size in ((70, 50), (33, 17), (64, 96)):
+        x = ex.example_input(graph, size, batch=2)
+        with torch.no_grad():
+            expected = generated(x)
+            assert tuple(expected["full"].shape) == (2, 8, *size)
+            for got in (scripted(x), program(x)):
+                for name in graph.outputs:
+                    torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-5)
+
+
+def test_upsample_to_the_input_size_exports_to_onnx():
+    pytest.importorskip("onnxscript", reason="torch.onnx's exporter needs onnxscript")
+    pytest.importorskip("onnxruntime")
+    compiled = ex.compile_graph(archgraph.load(RESIZE_TO_INPUT), "onnx", size=(33, 17), verify=True)
+    assert any(check.startswith("ONNX opset 18 (onnxruntime) == generated module") for check in compiled.checks)
 
 
 # --- the command line ----------------------------------------------------------------------------

@@ -54,6 +54,8 @@ def infer(graph: ArchGraph, size: tuple[int, int] | None = None) -> Shapes:
             if edge.guide is not None:  # a guided edge arrives at its guide's size (at the arrival stride)
                 guide = nodes[edge.guide]
                 sizes[edge.src] = (guide.h, guide.w)
+            elif edge.op.takes_input_size:  # resized to the network input's HxW (arriving at its stride, 1)
+                sizes[edge.src] = (h, w)
             elif not edge.op.adopts_size:
                 src = nodes[edge.src]
                 sizes[edge.src] = edge.op.out_hw((src.h, src.w), graph.stride(edge.src), arrival)

@@ -169,10 +169,11 @@ def _type_node(graph: ArchGraph, node: Node) -> tuple[NodeType | None, list[_Pro
             continue
         why = edge.op.stride_error(graph.stride(edge.src), arrival)
         if why:
-            hint = None
+            hints = [getattr(why, "hint", None)]  # an op's own hint (a Why), if any
             if body_stride > 1:
-                hint = f"'{node.name}' is at stride {node.stride} after a body of stride {body_stride}"
-            problems.append(_Problem(f"edge {edge.label}: {why}", _at(edge, graph, "op"), hint))
+                hints.append(f"'{node.name}' is at stride {node.stride} after a body of stride {body_stride}")
+            problems.append(_Problem(f"edge {edge.label}: {why}", _at(edge, graph, getattr(why, "field", "op")),
+                                     "; ".join(h for h in hints if h) or None))
         if edge.guide is not None:
             problems += _guide_problems(graph, node, edge, arrival, len(edges) - 1)
     if all(edge.op.adopts_size for edge in edges):

@@ -32,6 +32,7 @@ from archgraph.lang.values import Bool, Choice, PosInt, require_tag
 
 if TYPE_CHECKING:
     from torch import nn
+    from typing_extensions import Self  # typing's from Python 3.11
 
 HW = tuple[int, int]
 Act = Choice("relu", "none")
@@ -156,6 +157,13 @@ class EdgeOp(Op):
         return False
 
     @property
+    def takes_input_size(self) -> bool:
+        """True if the output HxW is the network input's: the module is called as ``module(x, (H, W))``
+        with the input tensor's H and W (read when forward starts), and the edge must arrive at the
+        input's stride, 1 (``stride_error`` says so)."""
+        return False
+
+    @property
     def guide_node(self) -> str | None:
         """The one extra node this edge reads besides ``from`` (its ``guide:`` field), or None.
 
@@ -173,7 +181,10 @@ class EdgeOp(Op):
         return None
 
     def stride_error(self, src: int, dst: int) -> str | None:
-        """Why this op cannot go from stride ``src`` to stride ``dst``, or None if it can."""
+        """Why this op cannot go from stride ``src`` to stride ``dst``, or None if it can.
+
+        A plain string is about the edge's ``op``; a :class:`Why` can name the field at fault and a hint.
+        """
         raise NotImplementedError
 
     def out_hw(self, hw: HW, src: int, dst: int) -> HW:
@@ -201,6 +212,19 @@ class EdgeOp(Op):
         its tag in the legend.
         """
         return EdgeStyle(self.tag, f"{self.tag}", "#7f7f7f", "dashed", "empty")
+
+
+class Why(str):
+    """A rule's reason (see :meth:`EdgeOp.stride_error`) with the edge's field it is about (errors point
+    there; default ``op``) and, optionally, a hint for the fix."""
+
+    field: str
+    hint: str | None
+
+    def __new__(cls, text: str, field: str = "op", hint: str | None = None) -> Self:
+        why = super().__new__(cls, text)
+        why.field, why.hint = field, hint
+        return why
 
 
 class Code(str):

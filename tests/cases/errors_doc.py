@@ -99,6 +99,8 @@ INDEX: dict[str, tuple[str, str]] = {
     "equal_stride_ops_across_strides": ("shapes", "identity, conv and lateral edges between different strides"),
     "upsample_fine_to_coarse": ("shapes", "an upsample from a finer to a coarser stride"),
     "upsample_by_three": ("shapes", "an upsample by a factor that is not a power of two"),
+    "upsample_to_input_size_off_stride_1": ("shapes", ("an upsample to the input's size into a node that "
+                                                       "merges at stride 2, not the input's stride 1")),
     "downsample_coarse_to_fine": ("shapes", "a downsample from a coarser to a finer stride"),
     "downsample_links": ("shapes", "a downsample whose links do not match the stride ratio"),
     "conv_even_kernel": ("shapes", "a conv edge with an even kernel"),

@@ -107,7 +107,8 @@ class Bottleneck(nn.Module):
 
 
 class ResizeTo(nn.Sequential):
-    """[1x1 conv + BN projection, as ``0`` and ``1``] then interpolate to the target node's size.
+    """[1x1 conv + BN projection, as ``0`` and ``1``] then interpolate to ``size``: the target node's
+    or the network input's H and W.
 
     Used where the official code resizes to a reference map's size
     (``F.interpolate(x, size=ref.shape[2:])``) rather than by a fixed factor; the

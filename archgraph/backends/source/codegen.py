@@ -13,7 +13,9 @@ pieces it fills in are built here:
 * ``forward`` is one block per node, in the executor's order: the in-edges' outputs, summed in
   declaration order with out-of-place adds (or concatenated), ReLU after the merge (in place
   only on a tensor the merge made, as the executor does), then the body. Edges that adopt the
-  target's size are resized to the size of the first input that has one of its own; a guided
+  target's size are resized to the size of the first input that has one of its own, edges that
+  resize to the network input's size to ``<input>.shape[-2:]`` (forward keeps the input to the
+  end: read at run time, so that scripted and exported modules take any size); a guided
   edge (``op: flow_warp``) is called with its source and its guide's variable. Submodules
   are reached as attributes (``self.edges.s2_m0_f0.s2_m0_b1``): no names are looked up while it
   runs.
@@ -423,7 +425,9 @@ class _Writer:
             guide = (self.var[edge.guide],) if edge.guide is not None else ()  # a guided edge: module(x, guide)
             return f"{module}({', '.join((self.var[edge.src], *guide, *args))})"
 
-        parts = [call(e) if e.src in modules and not e.op.adopts_size else self.var[e.src] for e in edges]
+        input_size = f"{self.var[graph.input.name]}.shape[-2:]"  # never deleted: see `done` below
+        parts = [call(e, input_size) if e.op.takes_input_size
+                 else call(e) if e.src in modules and not e.op.adopts_size else self.var[e.src] for e in edges]
         temporaries: list[str] = []
         if any(e.op.adopts_size for e in edges):
             first = next(k for k, e in enumerate(edges) if not e.op.adopts_size)

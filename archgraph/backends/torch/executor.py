@@ -7,7 +7,11 @@ of. ``forward`` walks that schedule, summing or concatenating the in-edges'
 outputs in declaration order (the order of the reference implementations, so
 that outputs match them bit for bit), and drops every intermediate tensor after
 its last use (as an edge's source or as a guided edge's guide, which the edge's
-module receives as its second argument: ``module(source, guide)``).
+module receives as its second argument: ``module(source, guide)``). An edge that
+adopts its target's size gets the size of the target's first input that has one
+(``module(source, size)``); one that resizes to the network input's size gets the
+input's H and W, read once as ``forward`` starts (only in networks that have such
+an edge): the schedule may have dropped the input's tensor by the time that edge runs.
 
 Output: the output node's tensor when there is one output; otherwise a dict
 from output name to tensor, in declaration order.
@@ -32,6 +36,7 @@ class _Input:
     module: Optional[Callable]  # None: identity
     adopts_size: bool
     guide: Optional[str] = None  # a guided edge's second input: module(env[src], env[guide])
+    input_size: bool = False  # module(env[src], the input's HxW)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class GraphModule(nn.Module):
         self.input_name = graph.input.name
         self.output_names = graph.outputs
         self._schedule = self._plan()
+        self._reads_input_size = any(inp.input_size for step in self._schedule for inp in step.inputs)
         self._accepted: set[tuple[int, ...]] = set()  # input shapes (C, H, W) known to be fine
         self.check_input = True  # False: let torch meet a bad input size (for testing the checks themselves)
 
@@ -82,7 +88,8 @@ class GraphModule(nn.Module):
             node = graph.nodes[name]
             edge_modules = dict(self.edges[name].items()) if name in self.edges else {}
             inputs = tuple(
-                _Input(e.src, edge_modules.get(e.src), e.op.adopts_size, e.guide) for e in graph.in_edges(name)
+                _Input(e.src, edge_modules.get(e.src), e.op.adopts_size, e.guide, e.op.takes_input_size)
+                for e in graph.in_edges(name)
             )
             release = tuple(
                 src for src in graph.reads(name) if last_use[src] == i and src not in self.output_names
@@ -120,8 +127,9 @@ class GraphModule(nn.Module):
         if self.check_input:
             self._check_input(x)
         env = {self.input_name: x}
+        input_size = x.shape[-2:] if self._reads_input_size else None
         for step in self._schedule:
-            y = _merge(step, env)
+            y = _merge(step, env, input_size)
             if step.relu:
                 # a lone identity input is another node's tensor: never modify it in place
                 y = torch.relu(y) if y is env.get(step.inputs[0].src) else torch.relu_(y)
@@ -133,7 +141,7 @@ class GraphModule(nn.Module):
         return env
 
 
-def _merge(step: _Step, env: dict[str, torch.Tensor]) -> torch.Tensor:
+def _merge(step: _Step, env: dict[str, torch.Tensor], input_size: torch.Size | None) -> torch.Tensor:
     """The in-edges' outputs, in declaration order, summed or concatenated."""
     parts: list[Optional[torch.Tensor]] = []
     size = None
@@ -143,6 +151,8 @@ def _merge(step: _Step, env: dict[str, torch.Tensor]) -> torch.Tensor:
             continue
         if inp.module is None:
             t = env[inp.src]
+        elif inp.input_size:
+            t = inp.module(env[inp.src], input_size)
         elif inp.guide is None:
             t = inp.module(env[inp.src])
         else:
