@@ -1,74 +1,119 @@
-"""Peak activation memory of one forward, measured at the allocator.
+"""Peak memory of one forward, measured at torch's allocator, and what the allocations were.
 
 ``tracemalloc`` cannot see torch's allocations, and RSS moves in pages and with the C library's
-caching, so neither says what a forward holds. This uses ``torch.profiler`` with
-``profile_memory=True``: PyTorch reports every allocation and free of its CPU allocator (tensor
-storage, and the scratch space operators take through it) as a ``[memory]`` event with a signed
-size and a timestamp. Summing them in time order gives the bytes the forward holds at every
-moment; we report
+caching, so neither says what a forward holds. ``archgraph.analysis.measure.allocator_peak`` uses
+``torch.profiler`` with ``profile_memory=True``, which reports every allocation and free of the
+CPU allocator (tensor storage, and the scratch buffers operators take through it) with its time
+and the operator that made it. Two figures come out of one forward (the input included, which the
+static model counts as live throughout; parameters and buffers excluded, they exist before):
 
-* ``allocator peak``: the largest such total, plus the input (which the caller allocated before,
-  and which the static model counts as live throughout): everything the forward made, at its worst
-  moment, scratch included;
-* ``between ops``: the largest total at the end of a top-level operator, plus the input: the live
-  activations, without what an operator makes and drops inside itself;
-* ``largest scratch``: the excess of the first over the second, with the operator where it happened
-  (oneDNN reorders a convolution's weights into its blocked layout on every call, when they were not
-  reordered beforehand: a transient copy of the weights, not an activation).
+* ``activations``: the most the allocator holds at the end of a top-level operator (one not
+  called by another): the tensors that outlive the operator that made them. This is the quantity
+  the static model's peak estimates (``archgraph profile``: peak live activations);
+* ``total``: the most it holds at any moment, operators' *workspace* included: buffers an
+  operator allocates and frees before it returns.
 
-Parameters and buffers exist before the forward and are not counted (they are not freed either).
-The static model's figure (``archgraph profile``: peak live activations) and a tensor-by-tensor
-tracking of live activations (``archgraph.analysis.measure.live_peak``) are reported beside them.
+:func:`label` names each workspace allocation by its size against the operator's arguments and
+result, and :func:`survey` counts the kinds over a whole forward. On the CPU (float32) they are:
+
+* a convolution on PyTorch's oneDNN path (``aten::mkldnn_convolution``, weights in NCHW, not
+  reordered beforehand) copies its input, its weights and its output into oneDNN's blocked
+  layout, then the output back: workspace = input + weights + output bytes (a 3-channel input is
+  read as it is: weights + output). PyTorch takes that path unless, on one thread, the conv is
+  1x1 and unstrided with batch < 16, or the batch is 1 and the input has at most 20,480 elements;
+* a convolution on the native path (``aten::_slow_conv2d_forward``) unfolds its input (im2col):
+  N x C_in x kh x kw x H_out x W_out elements, none for a 1x1 unstrided conv;
+* a strided 1x1 convolution on the oneDNN path also takes a scratchpad (the input subsampled to
+  the output's grid);
+* max pooling (``aten::max_pool2d``) runs as ``max_pool2d_with_indices`` and drops the int64
+  indices (8 bytes per output element): the one workspace the static model counts too;
+* nearest upsampling (``aten::upsample_nearest2d``) computes in channels_last: a copy of its input
+  and an output-sized buffer, copied into the NCHW result;
+* BatchNorm in eval: two per-channel vectors (scale and shift).
+
+With oneDNN switched off (``torch.backends.mkldnn.flags(enabled=False)``) every conv takes the
+native path: the activations are the same, the workspace is im2col's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections import Counter
 
-import torch
-from torch.profiler import ProfilerActivity, profile
+from archgraph.analysis.measure import AllocatorPeak, OpAllocations, allocator_peak
 
+__all__ = ["AllocatorPeak", "allocator_peak", "describe", "label", "survey"]
 
-@dataclass
-class Peak:
-    allocator: int  # bytes: peak of everything allocated during the forward, plus the input
-    between_ops: int  # bytes: peak at top-level operator boundaries, plus the input
-    scratch_op: str  # the operator during which the allocator peak happened
+FLOAT = 4  # bytes per element: the benchmarks run float32
 
 
-def forward_peak(module: torch.nn.Module, x: torch.Tensor) -> Peak:
-    with torch.inference_mode():
-        module(x)  # warm: lazily reordered weights, caches
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            out = module(x)
-            del out
-    events = prof.profiler.kineto_results.events()
-    cpu = torch.autograd.DeviceType.CPU
-    memory = sorted((e for e in events if e.name() == "[memory]" and e.device_type() == cpu),
-                    key=lambda e: e.start_ns())
-    ops = [e for e in events if e.name() != "[memory]" and e.name().startswith("aten::")]
-    # top-level operators: not inside another aten operator
-    ops.sort(key=lambda e: (e.start_ns(), -e.end_ns()))
-    top, end = [], -1
-    for op in ops:
-        if op.start_ns() >= end:
-            top.append(op)
-            end = op.end_ns()
-    live = peak = 0
-    peak_time = 0
-    totals = []  # (time, live after the event)
-    for e in memory:
-        live += e.nbytes()
-        totals.append((e.start_ns(), live))
-        if live > peak:
-            peak, peak_time = live, e.start_ns()
-    between = 0
-    i, current = 0, 0
-    for op in top:
-        while i < len(totals) and totals[i][0] <= op.end_ns():
-            current = totals[i][1]
-            i += 1
-        between = max(between, current)
-    where = next((op.name() for op in top if op.start_ns() <= peak_time <= op.end_ns()), "between operators")
-    extra = x.untyped_storage().nbytes()
-    return Peak(peak + extra, between + extra, where)
+def path(op: OpAllocations) -> str:
+    """The kernel a top-level conv ran on: 'oneDNN', 'native' or '' (not a conv)."""
+    if "aten::mkldnn_convolution" in op.calls:
+        return "oneDNN"
+    if "aten::_slow_conv2d_forward" in op.calls or "aten::thnn_conv2d" in op.calls:
+        return "native"
+    return ""
+
+
+def label(op: OpAllocations, sizes: tuple[int, ...] | None = None) -> list[str]:
+    """A name for each of ``op``'s workspace allocations (or of ``sizes``, some of them), in order."""
+    sizes = op.workspace if sizes is None else sizes
+    x = FLOAT * math.prod(op.shapes[0]) if op.shapes else -1
+    y = op.outputs[0] if op.outputs else -1
+    names = []
+    if op.name == "aten::conv2d" and len(op.shapes) > 1:
+        w = FLOAT * math.prod(op.shapes[1])
+        c = op.shapes[0][1]
+        k = math.prod(op.shapes[1][2:])
+        columns = y // op.shapes[1][0] * c * k if y > 0 else -1  # N x C_in x kh x kw x H_out x W_out, in bytes
+        for size in sizes:
+            if path(op) == "native" and size == columns:
+                names.append("im2col columns")
+            elif size == x and "input copy" not in names:
+                names.append("input copy")
+            elif size == w and "weights copy" not in names:
+                names.append("weights copy")
+            elif size == y and "output copy" not in names:
+                names.append("output copy")
+            else:
+                names.append("scratchpad" if path(op) == "oneDNN" else "other")
+    elif op.name.startswith("aten::upsample_"):
+        names = ["input, channels_last" if s == x else "output, channels_last" if s == y else "other"
+                 for s in sizes]
+    elif op.name == "aten::max_pool2d":
+        names = ["int64 indices" if s == 2 * y else "other" for s in sizes]
+    elif op.name == "aten::batch_norm" and op.shapes:
+        channels = op.shapes[0][1]
+        names = ["per-channel vector" if s == FLOAT * channels else "other" for s in sizes]
+    else:
+        names = ["other"] * len(sizes)
+    return names
+
+
+def survey(peak: AllocatorPeak) -> dict[tuple[str, str], Counter]:
+    """For each operator kind (name, conv path): how many calls had which workspace allocations."""
+    kinds: dict[tuple[str, str], Counter] = {}
+    for op in peak.ops:
+        kinds.setdefault((op.name, path(op)), Counter())[" + ".join(label(op)) or "none"] += 1
+    return kinds
+
+
+def describe(peak: AllocatorPeak) -> str:
+    """The operator at the allocator's peak and its workspace then, e.g. ``aten::conv2d 512->1024 3x3
+    (oneDNN): input copy 0.38 MiB + weights copy 18.00 MiB + output copy 0.19 MiB``."""
+    op = peak.at
+    if op is None:
+        return "between operators"
+    what = op.name
+    if op.name == "aten::conv2d" and len(op.shapes) > 1:
+        out, cin, kh, kw = op.shapes[1]
+        what += f" {cin}->{out} {kh}x{kw} ({path(op)})"
+    if not peak.workspace:
+        return what
+    sizes = tuple(size for size, _ in peak.workspace)
+    return f"{what}: " + " + ".join(f"{name} {_size(size)}" for name, size in zip(label(op, sizes), sizes))
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.2f} MiB" if n >= 2**14 else f"{n} B"

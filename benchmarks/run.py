@@ -7,7 +7,8 @@ Sections (all by default; name some to run only those):
 * ``ops``      -- where the time goes, by operator (torch.profiler), reference vs optimised;
 * ``overhead`` -- the executor's own Python overhead per forward;
 * ``tools``    -- ``archgraph validate`` wall time, static profile vs fvcore, build vs the reference;
-* ``memory``   -- peak activation memory: allocator (torch.profiler) vs the static model.
+* ``memory``   -- peak memory at the allocator (torch.profiler): activations vs the static model, and the
+                  total with operators' workspace, named.
 
 ``--quick`` shrinks every count (a smoke run: the figures are not meant to be read). ``--threads``
 fixes torch's CPU threads (default 1). ``--out FILE`` also writes the Markdown there, ``--json FILE``
@@ -251,42 +252,58 @@ def tools(report: Report, quick: bool) -> None:
 def memory(report: Report, quick: bool) -> None:
     from archgraph.analysis import profile
     from archgraph.analysis.measure import live_peak
-    from benchmarks.memory import forward_peak
+    from benchmarks.memory import allocator_peak, describe, survey
 
     mib = 2 ** 20
-    report("## Peak activation memory")
+    report("## Peak memory of a forward")
     report()
-    report("MiB. allocator = peak of torch's CPU allocator during the forward (torch.profiler memory events) "
-           "+ the input; between ops = the same at top-level operator boundaries (live activations, no "
-           "operator-internal scratch); live tensors = tensor-by-tensor tracking of the activations; static = "
-           "`archgraph profile`'s peak live activations (the executor's schedule).")
+    report("MiB, measured at torch's CPU allocator (torch.profiler memory events), the input included. "
+           "activations = the most it held at the end of a top-level operator (tensors that outlive the "
+           "operator that made them); total = the most at any moment, operators' workspace included. "
+           "static = `archgraph profile`'s peak live activations (the executor's schedule); live tensors = "
+           "tensor-by-tensor tracking of the executor's forward (`archgraph.analysis.measure.live_peak`).")
     report()
     rows, data = [], []
     cases = [("hrnet32", 1), ("hrnet32", 8), ("fpn50", 1), ("fpn50", 8)]
     if quick:
         cases = [("hrnet32", 1)]
     size = (64, 64) if quick else (224, 224)
+    names = ("reference", "executor", "generated", "optimized")
+    workspace = {}
     for network, batch in cases:
         c = contestants(network, size)
         x = c.input(batch)
         static = profile(c.graph, size, batch=batch).peak_bytes
-        peaks = {k: forward_peak(getattr(c, k), x) for k in ("reference", "executor", "generated", "optimized")}
-        live = {k: live_peak(getattr(c, k), x) for k in ("reference", "executor")}
+        peaks = {k: allocator_peak(getattr(c, k), x) for k in names}
+        with torch.backends.mkldnn.flags(enabled=False):
+            native = {k: allocator_peak(getattr(c, k), x) for k in ("reference", "executor")}
+        live = live_peak(c.executor, x)
         ex = peaks["executor"]
-        rows.append([c.name, batch,
-                     f"{peaks['reference'].allocator / mib:.2f} / {peaks['reference'].between_ops / mib:.2f}",
-                     f"{ex.allocator / mib:.2f} / {ex.between_ops / mib:.2f}",
-                     f"{peaks['generated'].allocator / mib:.2f} / {peaks['generated'].between_ops / mib:.2f}",
-                     f"{peaks['optimized'].allocator / mib:.2f} / {peaks['optimized'].between_ops / mib:.2f}",
-                     f"{live['reference'] / mib:.2f} / {live['executor'] / mib:.2f}", f"{static / mib:.2f}",
-                     f"{(static - ex.between_ops) / ex.between_ops:+.2%} / {(static - ex.allocator) / ex.allocator:+.1%}",
-                     f"`{ex.scratch_op}`"])
+        if (network, batch) == cases[0]:
+            workspace = survey(ex)
+        rows.append([c.name, batch, f"{static / mib:.2f}", f"{ex.activations / mib:.2f}", f"{live / mib:.2f}",
+                     f"{(static - ex.activations) / ex.activations:+.2%}",
+                     *(f"{peaks[k].activations / mib:.2f} / {peaks[k].total / mib:.2f}" for k in names),
+                     f"{native['reference'].activations / mib:.2f} / {native['reference'].total / mib:.2f}",
+                     f"{native['executor'].activations / mib:.2f} / {native['executor'].total / mib:.2f}",
+                     f"`{describe(ex)}`"])
         data.append({"network": c.name, "batch": batch, "static": static, "live": live,
-                     "peaks": {k: v.__dict__ for k, v in peaks.items()}})
-    report.table(["model", "batch", "reference: allocator / between ops", "executor: allocator / between ops",
-                  "generated: allocator / between ops", "optimized: allocator / between ops",
-                  "live tensors: reference / executor", "static", "static vs executor: between ops / allocator",
-                  "executor's allocator peak during"], rows)
+                     "peaks": {k: {"activations": v.activations, "total": v.total, "at": describe(v)}
+                               for k, v in peaks.items()},
+                     "oneDNN off": {k: {"activations": v.activations, "total": v.total, "at": describe(v)}
+                                    for k, v in native.items()}})
+    report.table(["model", "batch", "static", "executor: activations", "live tensors", "static vs activations",
+                  *(f"{k}: activations / total" for k in names), "oneDNN off, reference: activations / total",
+                  "oneDNN off, executor: activations / total", "executor's total peak: during, its workspace then"],
+                 rows)
+    network, batch = cases[0]
+    report(f"Operators' workspace over the executor's forward ({network}, batch {batch}, {size[0]}x{size[1]}): "
+           "each allocation an operator freed before returning, named by its size against the operator's "
+           "arguments and result (`benchmarks/memory.py`).")
+    report()
+    report.table(["operator", "path", "calls", "workspace of a call"],
+                 [[f"`{op}`", kind or "", n, pattern] for (op, kind), counts in workspace.items()
+                  for pattern, n in counts.most_common() if pattern != "none"])
     report.data["memory"] = data
 
 
