@@ -8,7 +8,7 @@ outputs. Its dilated trunk ("variant D") is checked to matter: the undilated spe
 undilated port, and not the dilated one. fvcore counts the port's FLOPs as the static cost model
 counts the spec's.
 
-Budget: ResNet-18 forwards at 64x64 and 68x52; ResNet-50 and -101 only on the meta device.
+Budget: ResNet-18 forwards at 64x64, 68x52 and 70x50; ResNet-50 and -101 only on the meta device.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def undilated(path: Path) -> Path:
     return path
 
 
-# 68x52: the strides 8 to 32 are odd sizes (9x7, 5x4, 3x2), each warped onto its finer guide's grid
-@pytest.mark.parametrize("size", [(64, 64), (68, 52)])
+# 68x52: the strides 8 to 32 are odd sizes (9x7, 5x4, 3x2), each warped onto its finer guide's grid;
+# 70x50: neither side a multiple of 4 (stride 4 is 18x13): the logits are resized to the input's size
+@pytest.mark.parametrize("size", [(64, 64), (68, 52), (70, 50)])
 def test_same_outputs_as_the_official_code_for_the_same_weights(size):
     reference = theirs()
     model = ours(reference)
@@ -97,14 +98,15 @@ def test_parameters_and_keys_are_the_official_codes(depth):
     assert list(mapped) == list(expected)
 
 
-def test_fvcore_counts_the_official_code_as_the_static_model_counts_the_spec():
+@pytest.mark.parametrize("size", [(64, 64), (70, 50)])  # 70x50: the final resize to the input's size
+def test_fvcore_counts_the_official_code_as_the_static_model_counts_the_spec(size):
     from fvcore.nn import FlopCountAnalysis
 
-    analysis = FlopCountAnalysis(theirs(), torch.zeros(1, 3, 64, 64))
+    analysis = FlopCountAnalysis(theirs(), torch.zeros(1, 3, *size))
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     analysis.tracer_warnings("none")
-    assert int(analysis.total()) == convention("fvcore").count(profile(archgraph.load(SPEC), (64, 64)).total)
+    assert int(analysis.total()) == convention("fvcore").count(profile(archgraph.load(SPEC), size).total)
 
 
 # --- archgraph weights import ---------------------------------------------------------------------

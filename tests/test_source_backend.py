@@ -395,6 +395,13 @@ def test_upsample_to_the_input_size_exports_to_onnx():
     assert any(check.startswith("ONNX opset 18 (onnxruntime) == generated module") for check in compiled.checks)
 
 
+def test_sfnet_source_and_torchscript_where_h_and_w_are_not_multiples_of_4():
+    # the logits are resized to the input's size (size: input), 70x50, not 4 x 18x13
+    compiled = ex.compile_graph(archgraph.load("specs/sfnet.yaml"), "torchscript", size=(70, 50), verify=True)
+    assert compiled.checks[0].startswith("generated source == executor: logits (1, 19, 70, 50), max |diff|")
+    assert compiled.checks[1].startswith("TorchScript == generated module")
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 
