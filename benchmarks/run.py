@@ -237,11 +237,15 @@ def tools(report: Report, quick: bool) -> None:
                    f"{sv['fvcore_total']:,}"]])
     report(f"Static is {sv['speedup']:.0f}x faster; totals identical: {sv['identical']}.")
     report()
-    bt = t.build_times(width=width, rounds=2 if quick else 5)
+    bt = t.build_times(width=width, rounds=3 if quick else 15)
     report(f"Building HRNet-W{bt['width']} (median of interleaved rounds; CPU builds include PyTorch's weight "
-           "initialisation):")
+           "initialisation; ratio = median over rounds of the time / the official port's in the same round, "
+           "95% bootstrap interval):")
     report()
-    report.table(["call", "seconds"], [[f"`{k}`", f"{v:.3f}"] for k, v in {**bt["times"], **bt["meta"]}.items()])
+    report.table(["call", "seconds", "ratio to the official port"],
+                 [[f"`{k}`", f"{v:.3f}", "{:.3f} ({:.3f}-{:.3f})".format(*bt["ratios"][k]) if k in bt["ratios"] else ""]
+                  for k, v in bt["times"].items()] +
+                 [[f"`{k}`", f"{v:.3f}", ""] for k, v in bt["meta"].items()])
     huge = bt["huge"]
     report(f"`archgraph.build('specs/hrnet.yaml', width={huge['width']}, device='meta')`: {huge['params']:,} "
            f"parameters counted in {huge['seconds']:.2f} s, nothing allocated.")

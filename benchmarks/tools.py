@@ -142,9 +142,10 @@ def static_vs_fvcore(width: int = 48, size: tuple[int, int] = (224, 224), repeat
             "identical": static_total == fv_total}
 
 
-def build_times(width: int = 48, rounds: int = 5) -> dict[str, Any]:
-    """``archgraph.build`` (from the file, and from a loaded graph) against instantiating the reference."""
-    from benchmarks.timing import interleaved
+def build_times(width: int = 48, rounds: int = 15) -> dict[str, Any]:
+    """``archgraph.build`` (from the file, and from a loaded graph) against instantiating the reference:
+    median seconds, and the ratios to the reference (median of the rounds' ratios, 95% interval)."""
+    from benchmarks.timing import interleaved, ratio
     from tests.reference import hrnet_official as official
 
     graph = archgraph.load("specs/hrnet.yaml", width=width)
@@ -154,6 +155,8 @@ def build_times(width: int = 48, rounds: int = 5) -> dict[str, Any]:
         "archgraph.build(graph)": lambda: archgraph.build(graph),
     }
     times = interleaved(calls, rounds, warmup=1)
+    base = times["official port: hrnet_cls(W)"]
+    ratios = {k: ratio(v, base) for k, v in times.items() if v is not base}
     meta_calls = {
         "archgraph.load(spec, width=W)": lambda: archgraph.load("specs/hrnet.yaml", width=width),
         "archgraph.build(spec, width=W, device='meta')": lambda: archgraph.build("specs/hrnet.yaml", width=width,
@@ -166,7 +169,7 @@ def build_times(width: int = 48, rounds: int = 5) -> dict[str, Any]:
     huge = archgraph.build("specs/hrnet.yaml", width=huge_width, device="meta")
     huge_s = time.perf_counter() - start
     huge_params = sum(p.numel() for p in huge.parameters())
-    return {"width": width, "times": {k: statistics.median(v) for k, v in times.items()},
+    return {"width": width, "times": {k: statistics.median(v) for k, v in times.items()}, "ratios": ratios,
             "meta": {k: statistics.median(v) for k, v in meta.items()},
             "huge": {"width": huge_width, "seconds": huge_s, "params": huge_params}}
 
