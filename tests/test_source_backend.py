@@ -335,6 +335,21 @@ def test_torch_export_and_compile(goldens):
         torch.testing.assert_close(compiled(x), expected, rtol=0, atol=1e-5)
 
 
+def test_onnx_ends_may_share_a_name_with_the_exporters_values(tmp_path):
+    """The exporter names inner values after their ops; nodes called 'cat' and 'add' still export."""
+    pytest.importorskip("onnxscript", reason="torch.onnx's exporter needs onnxscript")
+    onnx = pytest.importorskip("onnx")
+    text = (ROOT / "tests" / "golden" / "fpn_tiny.yaml").read_text()
+    spec = tmp_path / "named.yaml"
+    spec.write_text(re.sub(r"\bseg\b", "cat", re.sub(r"\bimage\b", "add", text)))
+    graph = archgraph.load(spec)
+    assert graph.outputs[0] == "cat" and graph.input.name == "add"
+    compiled = ex.compile_graph(graph, "onnx", verify=True)
+    assert any(check.startswith("ONNX opset 18 (onnxruntime) == generated module") for check in compiled.checks)
+    model = onnx.load_from_string(compiled.data)
+    assert [v.name for v in model.graph.input] == ["add"] and [v.name for v in model.graph.output] == graph.outputs
+
+
 def test_onnx_matches_onnxruntime(goldens):
     pytest.importorskip("onnxscript", reason="torch.onnx's exporter needs onnxscript")
     pytest.importorskip("onnxruntime")

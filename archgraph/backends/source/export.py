@@ -160,13 +160,34 @@ def onnx_bytes(model: nn.Module, example: torch.Tensor, graph: ArchGraph, opset:
             warnings.simplefilter("ignore")
             program = torch.onnx.export(model.eval(), (example,), dynamo=True,
                                         opset_version=opset or onnx_opset(graph),
-                                        input_names=[graph.input.name], output_names=list(graph.outputs),
                                         external_data=False, verbose=False)
     finally:
         quiet.setLevel(level)
+    _name_ends(program.model, [graph.input.name], list(graph.outputs))  # type: ignore[union-attr]
     buffer = io.BytesIO()
     program.save(buffer)  # type: ignore[union-attr]
     return buffer.getvalue()
+
+
+def _name_ends(model, inputs: list[str], outputs: list[str]) -> None:
+    """Name the ONNX graph's inputs and outputs after the spec's nodes.
+
+    The exporter names inner values after their ops (``cat``, ``add_3``), so an output node called
+    ``cat`` given as ``output_names`` would be defined twice, which onnxruntime refuses: an inner
+    value with an end's name is renamed first (``cat_1``, ...)."""
+    g = model.graph
+    ends = {id(v) for v in (*g.inputs, *g.outputs)}
+    values = [*g.initializers.values(), *(v for node in g for v in node.outputs)]
+    taken = {v.name for v in values} | set(inputs) | set(outputs)
+    for v in values:
+        if id(v) not in ends and v.name in inputs + outputs:
+            k = 1
+            while f"{v.name}_{k}" in taken:
+                k += 1
+            v.name = f"{v.name}_{k}"
+            taken.add(v.name)
+    for v, name in zip((*g.inputs, *g.outputs), inputs + outputs):
+        v.name = name
 
 
 def run_onnx(data: bytes, x: torch.Tensor) -> list:
