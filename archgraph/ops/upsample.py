@@ -23,7 +23,7 @@ from archgraph.lang.values import Bool, Choice, PosInt
 
 @register
 class Upsample(EdgeOp):
-    """Coarse to fine: [kxk conv (1x1) + BN to the target width], then upsample by the stride ratio."""
+    """Coarse to fine: [kxk conv (1x1) + BN to the target width], then resize by the stride ratio (or to a size)."""
 
     op: Literal["upsample"] = "upsample"
     mode: Choice("nearest", "bilinear") = Field("nearest", description="interpolation mode")  # type: ignore[valid-type]
