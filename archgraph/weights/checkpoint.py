@@ -187,8 +187,8 @@ def map_keys(state: Mapping[str, torch.Tensor], graph: ArchGraph, mapping: str,
                                 f"{', '.join(counts)}", where,
                                 f"most of its keys have no rule in {mapping}: a checkpoint of another network, or of "
                                 "another format (--from)?" if len(unmapped) > len(state) // 2 else
-                                "check the --set parameters against the checkpoint's variant" if wrong or missing
-                                else None))
+                                "check the --set parameters against the checkpoint's variant"
+                                if wrong or missing or extra else None))
         raise SpecErrors(errors)
     return {k: mapped[k] for k in expected}
 
