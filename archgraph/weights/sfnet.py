@@ -8,15 +8,19 @@
 ``head.ppm`` (PSPModule: ``stages.<b>.1``/``.2``, ``bottleneck.0``/``.1``), ``head.fpn_in.<i>``
 (the lateral of C_{i+2}: conv with bias ``.0``, BN ``.1``), ``head.fpn_out_align.<i>`` (the FAM
 into level i+2: ``down_h``, ``down_l``, ``flow_make``), ``head.fpn_out.<i>.0`` (3x3 conv ``.0``,
-BN ``.1``) and ``head.conv_last`` (3x3 conv and BN at ``.0.0``/``.0.1``, the classifier with
-bias at ``.1``). Training saves ``{"state_dict": net.state_dict(), "optimizer": ..., "epoch": ...,
-"mean_iu": ..., "command": ...}`` from a DataParallel or apex DDP module (``utils/misc.py``,
-``evaluate_eval``), so every key starts with ``module.``, which
-:func:`archgraph.weights.checkpoint.unwrap` drops.
+BN ``.1``), ``head.conv_last`` (3x3 conv and BN at ``.0.0``/``.0.1``, the classifier with
+bias at ``.1``) and, in a checkpoint trained with ``fpn_dsn=True`` (``DeepR18_SF_deeply_dsn``, the
+README's "+dsn"), ``head.dsn.<i>`` (the deep-supervision head on f_{i+2}: 3x3 conv with bias ``.0``,
+BN ``.1``, ReLU, Dropout2d, the classifier ``.4``), the spec's nodes ``dsn<i+2>`` with
+``deep_supervision=true``, whose two conv blocks leave the Dropout2d out (the identity in eval mode,
+without weights): ``head.dsn.<i>.4`` is ``nodes.dsn<i+2>.1.0``. Training saves ``{"state_dict":
+net.state_dict(), "optimizer": ..., "epoch": ..., "mean_iu": ..., "command": ...}`` from a
+DataParallel or apex DDP module (``utils/misc.py``, ``evaluate_eval``), so every key starts with
+``module.``, which :func:`archgraph.weights.checkpoint.unwrap` drops.
 
 The mapping reads the graph for the trunk's name and for the source of each FAM edge (the next
-coarser level, or the PPM above level 4). The deep-supervision heads (``head.dsn``, trained with
-``fpn_dsn=True``) are not in the spec, so their keys have no rule.
+coarser level, or the PPM above level 4). Without ``deep_supervision`` the graph has no ``dsn``
+nodes, and the import names a "+dsn" checkpoint's ``head.dsn`` keys as keys the module lacks.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ _HEAD = [
     (r"^head\.fpn_out\.(\d)\.0\.([01])\.(.*)", lambda m: f"nodes.p{int(m[1]) + 2}.0.{m[2]}.{m[3]}"),
     (r"^head\.conv_last\.0\.([01])\.(.*)", r"nodes.fused.0.\1.\2"),
     (r"^head\.conv_last\.1\.(.*)", r"nodes.fused.1.0.\1"),
+    (r"^head\.dsn\.(\d)\.([01])\.(.*)", lambda m: f"nodes.dsn{int(m[1]) + 2}.0.{m[2]}.{m[3]}"),
+    (r"^head\.dsn\.(\d)\.4\.(.*)", lambda m: f"nodes.dsn{int(m[1]) + 2}.1.0.{m[2]}"),
 ]
 
 

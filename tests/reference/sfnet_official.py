@@ -13,7 +13,11 @@ Ported from lxtGH/SFSegNets (MIT License, Xiangtai Li):
   with the "variant D" loop that dilates the trunk, as ``DeepR18_SF_deeply`` /
   ``DeepR50_SF_deeply`` / ``DeepR101_SF_deeply`` build it (``variant='D'``; the Cityscapes
   training script ``scripts/cityscacpes/train_cityscapes_sfnet_res18.sh`` passes
-  ``--arch network.sfnet_resnet.DeepR18_SF_deeply``);
+  ``--arch network.sfnet_resnet.DeepR18_SF_deeply``), and with ``fpn_dsn=True``, the
+  deep-supervision heads ``head.dsn``, as ``DeepR18_SF_deeply_dsn`` builds it (in the file as of
+  commit 77c97d4; ``scripts/train_cityscapes_sfnet_res18_dsn.sh`` passes it with
+  ``--fpn_dsn_loss``, the README's "+dsn" checkpoint); the current file keeps ``fpn_dsn`` on
+  ``UperNetAlignHead`` and ``AlignNetResNet``, with the same heads;
 - ``network/nn/mynn.py`` (as in lxtGH/DecoupleSegNets, on which the repository is based):
   ``Norm2d``, which builds ``cfg.MODEL.BNFUNC`` (``nn.BatchNorm2d``; ``SyncBatchNorm`` with
   ``--syncbn``, which has the same keys and computes the same in eval mode), and ``Upsample``,
@@ -24,11 +28,13 @@ trunk's ``avgpool``, ``fc`` (with its ``num_classes``) and ``forward`` are dropp
 (``AlignNetResNet`` takes ``layer0`` .. ``layer4`` and deletes the trunk, so they never reach
 its state dict or run); the trunk is chosen by ``depth`` (18, 50, 101) instead of the
 ``trunk`` string ('resnet-18-deep', ...); the criterion, the training branch of ``forward``
-and the options that only select other heads (``fpn_dsn``, the deep-supervision heads, off by
-default; ``head_type='v2'``; ``global_context='sppm'``; ``conv3x3_type``) or are unused
+(which hands the head's ``(x, out)``, the stride-4 logits and the deep-supervision maps, to
+``CriterionSFNet``; the eval branch returns only ``main_out``) and the options that only select
+other heads (``head_type='v2'``; ``global_context='sppm'``; ``conv3x3_type``) or are unused
 (``skip``, ``skip_num``) are dropped, so the head is always ``UperNetAlignHead`` with the
-PSPModule and three ``AlignedModule``s; ``F.upsample`` is written as ``F.interpolate``, which
-it calls. The ``kaiming_normal_`` initialisation is kept.
+PSPModule and three ``AlignedModule``s, and ``fpn_dsn`` (off by default) adds its ``dsn``
+heads; ``F.upsample`` is written as ``F.interpolate``, which it calls. The ``kaiming_normal_``
+initialisation is kept.
 
 Module and attribute names are the official ones, so ``state_dict()`` keys equal those of the
 official checkpoints (which ``nn.DataParallel`` or apex's DDP prefix with ``module.``).
@@ -186,10 +192,11 @@ def conv3x3_bn_relu(in_planes, out_planes, stride=1, normal_layer=nn.BatchNorm2d
 class UperNetAlignHead(nn.Module):
 
     def __init__(self, inplane, num_class, norm_layer=nn.BatchNorm2d, fpn_inplanes=[256, 512, 1024, 2048],
-                 fpn_dim=256):
+                 fpn_dim=256, fpn_dsn=False):
         super(UperNetAlignHead, self).__init__()
         self.ppm = PSPModule(inplane, norm_layer=norm_layer, out_features=fpn_dim)
 
+        self.fpn_dsn = fpn_dsn
         self.fpn_in = []
         for fpn_inplane in fpn_inplanes[:-1]:
             self.fpn_in.append(
@@ -203,6 +210,7 @@ class UperNetAlignHead(nn.Module):
 
         self.fpn_out = []
         self.fpn_out_align = []
+        self.dsn = []
         for i in range(len(fpn_inplanes) - 1):
             self.fpn_out.append(nn.Sequential(
                 conv3x3_bn_relu(fpn_dim, fpn_dim, 1),
@@ -211,8 +219,22 @@ class UperNetAlignHead(nn.Module):
                 AlignedModule(inplane=fpn_dim, outplane=fpn_dim//2)
             )
 
+            if self.fpn_dsn:
+                self.dsn.append(
+                    nn.Sequential(
+                        nn.Conv2d(fpn_dim, fpn_dim, kernel_size=3, stride=1, padding=1),
+                        norm_layer(fpn_dim),
+                        nn.ReLU(),
+                        nn.Dropout2d(0.1),
+                        nn.Conv2d(fpn_dim, num_class, kernel_size=1, stride=1, padding=0, bias=True)
+                    )
+                )
+
         self.fpn_out = nn.ModuleList(self.fpn_out)
         self.fpn_out_align = nn.ModuleList(self.fpn_out_align)
+
+        if self.fpn_dsn:
+            self.dsn = nn.ModuleList(self.dsn)
 
         self.conv_last = nn.Sequential(
             conv3x3_bn_relu(len(fpn_inplanes) * fpn_dim, fpn_dim, 1),
@@ -231,6 +253,8 @@ class UperNetAlignHead(nn.Module):
             f = self.fpn_out_align[i]([conv_x, f])
             f = conv_x + f
             fpn_feature_list.append(self.fpn_out[i](f))
+            if self.fpn_dsn:
+                out.append(self.dsn[i](f))
 
         fpn_feature_list.reverse()  # [P2 - P5]
         output_size = fpn_feature_list[0].size()[2:]
@@ -249,9 +273,10 @@ class UperNetAlignHead(nn.Module):
 
 
 class AlignNetResNet(nn.Module):
-    def __init__(self, num_classes, depth=101, variant="D"):
+    def __init__(self, num_classes, depth=101, variant="D", fpn_dsn=False):
         super(AlignNetResNet, self).__init__()
         self.variant = variant
+        self.fpn_dsn = fpn_dsn
 
         resnet = ResNet(*TRUNKS[depth])
 
@@ -276,10 +301,10 @@ class AlignNetResNet(nn.Module):
         if depth == 18:
             inplane_head = 512
             self.head = UperNetAlignHead(inplane_head, num_class=num_classes, norm_layer=Norm2d,
-                                         fpn_inplanes=[64, 128, 256, 512], fpn_dim=128)
+                                         fpn_inplanes=[64, 128, 256, 512], fpn_dim=128, fpn_dsn=fpn_dsn)
         else:
             inplane_head = 2048
-            self.head = UperNetAlignHead(inplane_head, num_class=num_classes, norm_layer=Norm2d)
+            self.head = UperNetAlignHead(inplane_head, num_class=num_classes, norm_layer=Norm2d, fpn_dsn=fpn_dsn)
 
     def forward(self, x):
         x_size = x.size()  # 800
@@ -293,6 +318,7 @@ class AlignNetResNet(nn.Module):
         return main_out
 
 
-def sfnet(depth=18, num_classes=19, variant="D"):
-    """``DeepR18_SF_deeply`` / ``DeepR50_SF_deeply`` / ``DeepR101_SF_deeply`` (variant 'D'), or the undilated trunk."""
-    return AlignNetResNet(num_classes, depth, variant)
+def sfnet(depth=18, num_classes=19, variant="D", fpn_dsn=False):
+    """``DeepR18_SF_deeply`` / ``DeepR50_SF_deeply`` / ``DeepR101_SF_deeply`` (variant 'D'), or the undilated
+    trunk; with ``fpn_dsn``, ``DeepR18_SF_deeply_dsn`` (and its ResNet-50/101 counterparts)."""
+    return AlignNetResNet(num_classes, depth, variant, fpn_dsn)
