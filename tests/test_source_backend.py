@@ -317,8 +317,8 @@ def test_torchscript(goldens):
 def test_the_executor_cannot_be_scripted(goldens):
     """Why the source backend exists: the executor's forward interprets a schedule (documented)."""
     graph, _ = goldens["fpn_tiny"]
-    with pytest.raises(Exception, match="_schedule"):
-        torch.jit.script(archgraph.build(graph))
+    with pytest.raises(Exception, match=r"(?s)backends/torch/executor\.py.*GraphModule\._run"):
+        torch.jit.script(archgraph.build(graph))  # fails in the interpreter's own Python, where it first meets any
 
 
 def test_torch_export_and_compile(goldens):
