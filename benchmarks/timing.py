@@ -5,6 +5,10 @@ else the machine does at a given moment (other processes' test runs on a shared 
 and frequency changes) falls on all of them alike. A contestant's figure is its median time; its
 *ratio* is the median, over rounds, of (its time / the reference's time in the same round), with
 a bootstrap 95% confidence interval for that median. The garbage collector is off while timing.
+
+A *timer* takes a call, makes it and returns its seconds: :func:`wall` (the wall clock, around the
+call) and :func:`cuda_events` (CUDA events recorded on the current stream before and after the
+call, the device synchronised before and after) are interchangeable in :func:`interleaved`.
 """
 
 from __future__ import annotations
@@ -20,9 +24,29 @@ from typing import Any, Callable
 import torch
 
 
+def wall(call: Callable[[], Any]) -> float:
+    """Seconds of wall-clock time the call takes."""
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def cuda_events(call: Callable[[], Any]) -> float:
+    """Seconds between two CUDA events around the call. The device is synchronised first, so that the
+    start event is not queued behind earlier work: the figure is the call's latency (launching its
+    kernels included), not just the GPU's busy time."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()
+    start.record()
+    call()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1e3  # elapsed_time is in milliseconds
+
+
 def interleaved(calls: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2,
-                seed: int = 0) -> dict[str, list[float]]:
-    """Seconds per call of each entry, ``rounds`` times, interleaved in random order."""
+                seed: int = 0, timer: Callable[[Callable[[], Any]], float] = wall) -> dict[str, list[float]]:
+    """Seconds per call of each entry (measured by ``timer``), ``rounds`` times, interleaved in random order."""
     rng = random.Random(seed)
     for _ in range(warmup):
         for call in calls.values():
@@ -35,10 +59,7 @@ def interleaved(calls: dict[str, Callable[[], Any]], rounds: int, warmup: int = 
             order = list(calls)
             rng.shuffle(order)
             for name in order:
-                call = calls[name]
-                start = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - start)
+                times[name].append(timer(calls[name]))
     finally:
         gc.enable()
     return times
@@ -80,4 +101,17 @@ def conditions(threads: int) -> dict[str, Any]:
         "python": platform.python_version(), "platform": platform.platform(),
         "mkldnn": torch.backends.mkldnn.is_available(), "load average (1/5/15 min)": loadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+def gpu_conditions() -> dict[str, Any]:
+    """The CUDA device and the settings that change its float32 arithmetic, as they are (PyTorch's
+    defaults unless the caller changed them: TF32 in cuDNN's convolutions on, in matmuls off)."""
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    return {
+        "gpu": props.name, "gpu memory": f"{props.total_memory / 2**30:.0f} GiB", "CUDA": torch.version.cuda,
+        "cuDNN": torch.backends.cudnn.version(),
+        "TF32 in convolutions (cudnn.allow_tf32)": torch.backends.cudnn.allow_tf32,
+        "TF32 in matmuls (cuda.matmul.allow_tf32)": torch.backends.cuda.matmul.allow_tf32,
+        "cudnn.benchmark": torch.backends.cudnn.benchmark,
     }
