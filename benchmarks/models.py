@@ -16,6 +16,7 @@ contestant's output is checked against the reference's before anything is timed.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -27,6 +28,7 @@ from archgraph.backends.source.export import module_class, randomize
 
 HRNET = "specs/hrnet.yaml"
 FPN = "specs/fpn.yaml"
+NAMES = ("reference", "executor", "generated", "optimized")  # the contestants every network has
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Contestants:
     generated: nn.Module
     optimized: nn.Module
     extra: dict[str, nn.Module] = field(default_factory=dict)  # ablations, built on request
+    device: str = "cpu"  # where the modules are, and the inputs are made (:func:`on`)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"reference": self.reference, "executor": self.executor, "generated": self.generated,
@@ -46,10 +49,10 @@ class Contestants:
 
     def input(self, batch: int, seed: int = 0) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
-        return torch.randn(batch, self.graph.input.channels, *self.size, generator=g)
+        return torch.randn(batch, self.graph.input.channels, *self.size, generator=g).to(self.device)
 
 
-def _outputs(result) -> list[torch.Tensor]:
+def outputs(result) -> list[torch.Tensor]:
     """Outputs in order: a tensor, a dict (archgraph: p2..p5; torchvision: '0'..'3') or a tuple."""
     if isinstance(result, torch.Tensor):
         return [result]
@@ -58,22 +61,27 @@ def _outputs(result) -> list[torch.Tensor]:
     return list(result)
 
 
+def relative(got: list[torch.Tensor], expected: list[torch.Tensor]) -> float:
+    """Max |difference| of corresponding outputs, each relative to the expected output's largest |value|."""
+    return max(((g - e).abs().max() / e.abs().max()).item() for g, e in zip(got, expected))
+
+
 def check(c: Contestants, batch: int = 1) -> dict[str, float]:
     """Max |difference| to the reference's output (relative, for the optimised ones); raises if too large."""
     x = c.input(batch, seed=123)
     diffs = {}
     with torch.inference_mode():
-        expected = _outputs(c.reference(x))
+        expected = outputs(c.reference(x))
         for name, module in c.modules().items():
             if name == "reference":
                 continue
-            got = _outputs(module(x))
+            got = outputs(module(x))
             assert len(got) == len(expected), name
             if name in ("executor", "generated"):  # the same arithmetic in the same order
                 diff = max((g - e).abs().max().item() for g, e in zip(got, expected))
                 limit = 1e-4
             else:  # BatchNorm folded, other kernels: equal up to float rounding
-                diff = max(((g - e).abs().max() / e.abs().max()).item() for g, e in zip(got, expected))
+                diff = relative(got, expected)
                 limit = 1e-4
             if not diff <= limit:
                 raise AssertionError(f"{c.name}: {name} differs from the reference by {diff:.3g} (limit {limit:g})")
@@ -88,6 +96,15 @@ def _archgraph_modules(graph, reference: nn.Module, to_archgraph: Callable[[str]
     generated.load_state_dict(executor.state_dict(), strict=True)
     optimized = archgraph.optimize(copy.deepcopy(executor))
     return executor, generated, optimized
+
+
+def on(c: Contestants, device: str) -> Contestants:
+    """Copies of ``c``'s reference, executor and generated module on ``device``, and the optimised module
+    made there, as ``archgraph.build(spec, optimize=True, device=device)`` makes it (on CUDA: BatchNorm
+    folded, nothing else; ``archgraph/backends/torch/optimize.py``). ``c`` itself is left as it is."""
+    moved = {k: copy.deepcopy(getattr(c, k)).to(device) for k in ("reference", "executor", "generated")}
+    optimized = archgraph.optimize(copy.deepcopy(moved["executor"]))
+    return dataclasses.replace(c, **moved, optimized=optimized, extra={}, device=device)
 
 
 def _hrnet_keys(graph) -> Callable[[str], str]:
