@@ -8,7 +8,10 @@ Sections (all by default; name some to run only those):
 * ``overhead`` -- the executor's own Python overhead per forward;
 * ``tools``    -- ``archgraph validate`` wall time, static profile vs fvcore, build vs the reference;
 * ``memory``   -- peak memory at the allocator (torch.profiler): activations vs the static model, and the
-                  total with operators' workspace, named.
+                  total with operators' workspace, named;
+* ``gpu``      -- on a CUDA device: latency eager, under torch.compile and as CUDA graphs (CUDA events), and
+                  peak memory (``torch.cuda.max_memory_allocated``); without one it says so and measures
+                  nothing (with ``--quick`` it runs its code on the CPU, as a check of the code path).
 
 ``--quick`` shrinks every count (a smoke run: the figures are not meant to be read). ``--threads``
 fixes torch's CPU threads (default 1). ``--out FILE`` also writes the Markdown there, ``--json FILE``
@@ -28,7 +31,7 @@ from typing import Any
 
 import torch
 
-SECTIONS = ("latency", "ablation", "ops", "overhead", "tools", "memory")
+SECTIONS = ("latency", "ablation", "ops", "overhead", "tools", "memory", "gpu")
 
 
 @dataclass
@@ -48,6 +51,9 @@ CASES = [
     Case("fpn50", 8, (224, 224), 8),
 ]
 QUICK = [Case("hrnet32", 1, (64, 64), 3), Case("fpn50", 8, (64, 64), 2)]
+GPU_CASES = [Case(network, batch, (224, 224), 100 if batch == 1 else 50)
+             for network in ("hrnet32", "hrnet48", "fpn50") for batch in (1, 8)]
+GPU_QUICK = [Case("fpn50", 1, (64, 64), 3)]  # FPN: the quickest to compile
 
 
 class Report:
@@ -309,6 +315,80 @@ def memory(report: Report, quick: bool) -> None:
                  [[f"`{op}`", kind or "", n, pattern] for (op, kind), counts in workspace.items()
                   for pattern, n in counts.most_common() if pattern != "none"])
     report.data["memory"] = data
+
+
+def gpu(report: Report, quick: bool) -> None:
+    from archgraph.analysis import profile
+    from benchmarks import gpu as g
+    from benchmarks import models
+    from benchmarks.timing import gpu_conditions, ms
+
+    report("## On a GPU")
+    report()
+    cuda = torch.cuda.is_available()
+    if not cuda:
+        report("no CUDA device: the GPU section was not run.")
+        report()
+        report.data["gpu"] = {"measured": False, "reason": "no CUDA device"}
+        if not quick:
+            return
+        report("`--quick`: its code run on the CPU instead (wall clock, CPU allocator, no CUDA graphs), to check "
+               "the code path; these are not GPU figures.")
+        report()
+    else:
+        cond = gpu_conditions()
+        report("Conditions: " + "; ".join(f"{k}: {v}" for k, v in cond.items()) + ".")
+        report()
+        report.data["gpu"] = {"measured": True, "conditions": cond}
+    device = "cuda" if cuda else "cpu"
+    run = g.modes(device)
+    report(f"Latency, float32, eval, modes {', '.join(run)}: each call timed "
+           + ("between two CUDA events, the device synchronised before and after it"
+              if cuda else "by the wall clock")
+           + "; ratio = median over rounds of (time / the reference's in the same mode and round), 95% bootstrap "
+           "interval in brackets; torch.compile's first call (compilation, seconds; TorchInductor's on-disk caches "
+           "as earlier runs left them) apart. Output diff: max |difference| to the eager reference's output, "
+           "relative to its largest value, checked first.")
+    report()
+    lat, mem, data = [], [], []
+    moved = None
+    for case in (GPU_QUICK if quick else GPU_CASES):
+        c = contestants(case.network, case.size)
+        if moved is None or moved.graph is not c.graph:
+            moved = None  # one network at a time on the device
+            moved = models.on(c, device)
+        started = time.perf_counter()
+        m = g.measure(moved, case.batch, case.rounds)
+        print(f"  [{moved.name} batch {case.batch}: {time.perf_counter() - started:.0f} s]", file=sys.stderr,
+              flush=True)
+        static = profile(moved.graph, case.size, batch=case.batch).peak_bytes
+        for mode in run:
+            t = {k: m["times_s"][f"{k}, {mode}"] for k in models.NAMES}
+            base = t["reference"]
+            lat.append([moved.name, case.batch, f"{case.size[0]}x{case.size[1]}", mode, case.rounds,
+                        f"{ms(base):.2f}", *(_ratio_cell(t[k], base) for k in models.NAMES[1:]),
+                        " / ".join(f"{m['diffs'][f'{k}, {mode}']:.1e}" for k in models.NAMES),
+                        " / ".join(f"{m['compile_s'][k]:.0f}" for k in models.NAMES) if mode == "torch.compile"
+                        else ""])
+        mib = 2 ** 20
+        mem.append([moved.name, case.batch, f"{static / mib:.2f}",
+                    *(f"{m['peak_bytes'][k] / mib:.2f}" for k in models.NAMES)])
+        data.append({"case": case.__dict__, "device": device, **m, "static_peak_bytes": static})
+    report.table(["model", "batch", "input", "mode", "rounds", "reference ms (median)", "executor ratio",
+                  "generated-source ratio", "optimized ratio", "output diff (ref / exe / gen / opt)",
+                  "compile s (ref / exe / gen / opt)"], lat)
+    report("The check's limit per case is 1e-4, or ten times the eager reference's distance from its own float64 "
+           "output where that is more: " + "; ".join(
+               f"{d['case']['network']} batch {d['case']['batch']}: {d['reference_vs_float64']:.1e}, limit "
+               f"{d['limit']:.1e}" for d in data) + ".")
+    report()
+    report("Peak memory of one eager forward, MiB: the most the " + ("CUDA allocator held "
+           "(`torch.cuda.max_memory_allocated`)" if cuda else "CPU allocator held (torch.profiler)")
+           + " above what it held before (the weights), plus the input: activations and operators' workspace. "
+           "static = `archgraph profile`'s peak live activations (the executor's schedule, no workspace).")
+    report()
+    report.table(["model", "batch", "static", *models.NAMES], mem)
+    report.data["gpu"]["cases"] = data
 
 
 def main(argv: list[str] | None = None) -> int:
