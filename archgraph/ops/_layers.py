@@ -182,11 +182,15 @@ def warp(x: torch.Tensor, flow: torch.Tensor, nx: float, ny: float, align_corner
     it; flow channel 0 moves along x, channel 1 along y.
     """
     n, _, out_h, out_w = flow.shape
-    rows = torch.linspace(-1.0, 1.0, out_h).view(-1, 1).repeat(1, out_w)
-    cols = torch.linspace(-1.0, 1.0, out_w).repeat(out_h, 1)
+    # made on x's device (in float32, then cast, as theirs): no host-to-device copy per call, which
+    # would cost a GPU a transfer of the whole grid and keep a forward from being captured as a CUDA graph
+    rows = torch.linspace(-1.0, 1.0, out_h, device=x.device).view(-1, 1).repeat(1, out_w)
+    cols = torch.linspace(-1.0, 1.0, out_w, device=x.device).repeat(out_h, 1)
     grid = torch.cat((cols.unsqueeze(2), rows.unsqueeze(2)), 2)
-    grid = grid.repeat(n, 1, 1, 1).type_as(x).to(x.device)
-    grid = grid + flow.permute(0, 2, 3, 1) / torch.tensor([[[[nx, ny]]]]).type_as(x).to(x.device)
+    grid = grid.repeat(n, 1, 1, 1).type_as(x)
+    norm = torch.full((1, 1, 1, 2), float(nx), device=x.device)
+    norm[..., 1] = ny
+    grid = grid + flow.permute(0, 2, 3, 1) / norm.type_as(x)
     return F.grid_sample(x, grid, align_corners=align_corners)
 
 
