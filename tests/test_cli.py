@@ -181,6 +181,8 @@ BAD_SETS = [
     ("widht=18", "unknown parameter 'widht' for specs/hrnet.yaml (hint: did you mean 'width'?)"),
     ("head=posse", "parameter 'head' cannot be 'posse' (hint: did you mean 'pose'?)"),
     ("width=wide", "parameter 'width' takes an integer, got 'wide'"),
+    ("width=1e3", "parameter 'width' takes an integer, got 1000.0"),
+    ("width=1_8", "parameter 'width' takes an integer, got '1_8'"),
 ]
 
 
@@ -196,6 +198,14 @@ def test_bad_overrides(pair, message):
 def test_bad_overrides_are_located_at_the_command_line(pair, message):
     result = run("validate", HRNET, "--set", pair)
     assert result.stderr == f"<command line>: error: {message}\n"
+
+
+def test_set_reads_values_as_a_spec_file_does():
+    """YAML 1.2's core schema: 018 is eighteen (no octal), 0x10 sixteen."""
+    result = run("expand", HRNET, "--set", "width=018", "--set", "classes=0x10")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.partition("\n")[0] == \
+        f"# {HRNET} expanded width=18 variant=standard head=classification classes=16 joints=17 seg_classes=19"
 
 
 def test_missing_spec_file():

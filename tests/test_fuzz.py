@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,7 @@ from archgraph.ir import infer
 from archgraph.lang.source import loads
 from archgraph.ops import blocks, edge_ops
 from archgraph.patterns import patterns
+from archgraph.spec.params import parse_override
 from tests.conftest import examples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +98,21 @@ def test_random_documents_only_raise_spec_errors(document, fmt):
     result = _load(text, fmt)
     if isinstance(result, SpecError):
         _located(result)
+
+
+# --- scalars: YAML 1.2's core schema -----------------------------------------------------------------
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.integers() | st.floats(allow_nan=False, allow_infinity=False), st.integers(0, 3))
+def test_numbers_read_back_as_python_writes_them(number, zeros):
+    """Python's repr of an int or a float is that number in a spec and in --set (``1e-05`` too, a string in
+    YAML 1.1); leading zeros of an integer change nothing (decimal, not octal as in YAML 1.1)."""
+    text = repr(number)
+    if isinstance(number, int):
+        text = "-" * (number < 0) + "0" * zeros + str(abs(number))
+    for value in (loads(f"value: {text}\n").data["value"], parse_override(f"x={text}")[1]):
+        assert type(value) is type(number) and value == number, text
+        assert math.copysign(1, value) == math.copysign(1, number), text  # -0.0 too
 
 
 # --- mutations of real specs ------------------------------------------------------------------------

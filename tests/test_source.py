@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from archgraph.errors import Loc, SpecError
 from archgraph.lang import source
 from archgraph.lang.source import Source, load, loads
+from archgraph.spec.params import parse_override
 from tests.conftest import examples
 
 YAML = """\
@@ -67,13 +68,82 @@ def test_source_without_positions():
     assert src.loc(("a",)) == Loc("x.yaml") and src.key_loc(("a",)) == Loc("x.yaml")
 
 
-def test_scalar_types_follow_safe_loader_but_dates_stay_strings():
+NAN = float("nan")
+
+# YAML 1.2's core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution): plain text -> value
+CORE_SCHEMA = [
+    *[(text, None) for text in ["null", "Null", "NULL", "~", ""]],
+    *[(text, True) for text in ["true", "True", "TRUE"]],
+    *[(text, False) for text in ["false", "False", "FALSE"]],
+    ("0", 0), ("42", 42), ("-17", -17), ("+5", 5), ("0o17", 15), ("0o0", 0), ("0x1F", 31), ("0xff", 255),
+    ("010", 10), ("007", 7), ("-010", -10), ("+00", 0),  # a leading 0 is decimal, not octal
+    ("1.5", 1.5), ("-0.25", -0.25), ("+.5", 0.5), (".5", 0.5), ("1.", 1.0), ("01.5", 1.5),
+    ("1e3", 1000.0), ("1E3", 1000.0), ("-1e-3", -0.001), ("2.5e+2", 250.0), (".5e1", 5.0), ("1e400", float("inf")),
+    (".inf", float("inf")), (".Inf", float("inf")), (".INF", float("inf")), ("+.inf", float("inf")),
+    ("-.inf", -float("inf")), ("-.Inf", -float("inf")), (".nan", NAN), (".NaN", NAN), (".NAN", NAN),
+    # YAML 1.1 reads these as booleans, base-60 numbers, numbers with underscores, binary, dates or '=':
+    # strings here
+    *[(text, text) for text in ["yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
+                                "y", "n", "1:30", "-1:30", "190:20:30.15", "1_000", "1_000.5", "0b101", "0x_1F",
+                                "2024-01-01", "2001-12-14t21:59:43.10-05:00", "="]],
+    # near misses of the forms above: strings
+    *[(text, text) for text in ["nULL", "tRUE", "0o8", "0o", "0x", "0X1F", "0O17", "+0o7", "-0x1F", "1e", "e3",
+                                "1e3.5", ".", "+", "+-1", "1.2.3", "1,000", "inf", "nan", "NaN", "Infinity",
+                                ".iNF", ".nAn", "-.nan", "0x1G", "１２"]],
+]
+
+
+def _same(value, expected) -> bool:
+    """Equal and of the same type (True is not 1); NaN is NaN."""
+    if isinstance(expected, float) and expected != expected:
+        return isinstance(value, float) and value != value
+    return type(value) is type(expected) and value == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), CORE_SCHEMA, ids=[repr(text) for text, _ in CORE_SCHEMA])
+def test_plain_scalars_follow_yaml_1_2_core_schema(tmp_path, text, expected):
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"value: {text}\nlist:\n  - {text}\n")
+    data = load(path).data
+    assert _same(data["value"], expected) and len(data["list"]) == 1 and _same(data["list"][0], expected)
+    assert _same(source.scalar(text), expected)
+    assert _same(loads(f"value: '{text}'\n").data["value"], text)  # quoted: always a string
+    # --set reads the same way; null is not a parameter's type, so it stays the text written
+    assert _same(parse_override(f"name={text}")[1], text if expected is None else expected)
+
+
+def test_json_is_read_by_json_rules():
+    data = loads('{"a": "yes", "b": "010", "c": 1e3, "d": 10, "e": "1e3", "f": "null"}', fmt="json").data
+    assert data == {"a": "yes", "b": "010", "c": 1000.0, "d": 10, "e": "1e3", "f": "null"}
+    assert type(data["d"]) is int
+
+
+def test_dates_and_equals_stay_strings():
     src = loads("a: 1\nb: 1.5\nc: true\nd: null\ne: '1'\nf: 2024-01-01\ng: =\nh: 0x10\ni: .inf\n")
     assert src.data == {
         "a": 1, "b": 1.5, "c": True, "d": None, "e": "1", "f": "2024-01-01", "g": "=", "h": 16,
         "i": float("inf"),
     }
-    assert loads("a: !!str 12\nb: !!int '7'\n").data == {"a": "12", "b": 7}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("!!str 12", "12"), ("!!str yes", "yes"), ("!!int '7'", 7), ("!!int 010", 10), ("!!int '0x1F'", 31),
+    ("!!float 1", 1.0), ("!!float '1e3'", 1000.0), ("!!float .inf", float("inf")), ("!!bool 'true'", True),
+    ("!!null ''", None), ("!!null ~", None),
+])
+def test_explicit_tags_take_their_own_forms(text, expected):
+    assert _same(loads(f"a: {text}\n").data["a"], expected)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("!!int abc", "'abc' is not a valid int"), ("!!int 1_000", "'1_000' is not a valid int"),
+    ("!!int 1.5", "'1.5' is not a valid int"), ("!!int 1:30", "'1:30' is not a valid int"),
+    ("!!float 0x1F", "'0x1F' is not a valid float"), ("!!bool yes", "'yes' is not a valid bool"),
+    ("!!bool 1", "'1' is not a valid bool"), ("!!null x", "'x' is not a valid null"),
+])
+def test_explicit_tags_refuse_other_forms(text, message):
+    err = error(f"a: {text}\n")
+    assert at(err) == (1, 4) and err.message == message
 
 
 def test_aliases_are_expanded_and_located_at_the_alias():
@@ -207,7 +277,8 @@ def test_size_limit(monkeypatch, tmp_path):
 
 def test_long_numbers_are_refused_before_conversion():
     with pytest.raises(SpecError, match="too long"):
-        loads("a: " + "1:" * 2000 + "1\n")  # base 60, quadratic to convert
+        loads("a: " + "1" * 2000 + "\n")  # quadratic to convert
+    assert loads("a: " + "1:" * 2000 + "1\n").data["a"].startswith("1:1:")  # no base 60: a string
 
 
 def test_load_files(tmp_path):

@@ -75,6 +75,16 @@ def test_parameter_defaults():
     ("expr=a=b", ("expr", "a=b")),          # only the first '=' separates
     ("items=[1, 2]", ("items", "[1, 2]")),  # not a scalar: kept as the text written
     ("broken=[1,", ("broken", "[1,")),      # not YAML at all: kept as the text written
+    ("width=010", ("width", 10)),           # YAML 1.2: a leading 0 is decimal, not octal
+    ("ratio=1e-3", ("ratio", 0.001)),       # YAML 1.2: a float without a dot
+    ("flag=yes", ("flag", "yes")),          # YAML 1.2: not a boolean
+    ("flag=off", ("flag", "off")),
+    ("time=1:30", ("time", "1:30")),        # YAML 1.2: no base 60
+    ("width=1_000", ("width", "1_000")),    # YAML 1.2: no underscores in numbers
+    ("width=0x10", ("width", 16)),
+    ("nothing=null", ("nothing", "null")),  # null is no parameter's type: kept as the text written
+    ("tagged=!!str 12", ("tagged", "12")),
+    ("tagged=!!python/name:os.system", ("tagged", "!!python/name:os.system")),  # refused: kept as written
 ])
 def test_parse_override(text, expected):
     name, value = parse_override(text)

@@ -19,12 +19,11 @@ from typing import Any, Sequence
 
 import yaml
 from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent, CollectionStartEvent, StreamEndEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
 from yaml.reader import Reader, ReaderError
-from yaml.resolver import BaseResolver, Resolver
+from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
 from archgraph.errors import Loc, SpecError, did_you_mean, shorten
@@ -32,13 +31,53 @@ from archgraph.errors import Loc, SpecError, did_you_mean, shorten
 MAX_BYTES = 4 * 1024 * 1024  # largest spec file accepted
 MAX_DEPTH = 64  # deepest nesting of lists/mappings
 MAX_NODES = 200_000  # most values in the tree, counted after expanding aliases
-MAX_NUMBER_CHARS = 1000  # longest numeric scalar; YAML's base-60 ints are quadratic to convert
+MAX_NUMBER_CHARS = 1000  # longest numeric scalar; converting a long number is quadratic in its length
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP, _MERGE = _TAG + "str", _TAG + "seq", _TAG + "map", _TAG + "merge"
-_C = SafeConstructor()  # only its stateless scalar converters are used
-_SCALARS = {_STR: _C.construct_yaml_str, _TAG + "int": _C.construct_yaml_int, _TAG + "float": _C.construct_yaml_float,
-            _TAG + "bool": _C.construct_yaml_bool, _TAG + "null": _C.construct_yaml_null}
+_NULL, _BOOL, _INT, _FLOAT = _TAG + "null", _TAG + "bool", _TAG + "int", _TAG + "float"
+# YAML 1.2's core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution): the texts of each type,
+# tried in this order on a plain scalar (anything else is a string); an explicit tag takes only its own.
+_FORMS = {
+    _NULL: re.compile(r"null|Null|NULL|~|"),
+    _BOOL: re.compile(r"true|True|TRUE|false|False|FALSE"),
+    _INT: re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"),
+    _FLOAT: re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"),
+}
+_SCALARS = {_STR, *_FORMS}
+
+
+def core_tag(text: str) -> str:
+    """The tag of a plain (unquoted, untagged) scalar under YAML 1.2's core schema.
+
+    Not YAML 1.1's (PyYAML's own): ``yes``/``no``/``on``/``off`` are strings, ``010`` is ten,
+    ``1e3`` is a float, and there are no base-60 numbers (``1:30``) or underscores (``1_000``).
+    """
+    for tag, form in _FORMS.items():
+        if form.fullmatch(text):
+            return tag
+    return _STR
+
+
+def construct(tag: str, text: str) -> Any:
+    """The value of a scalar tagged ``tag`` (by :func:`core_tag` or explicitly) whose text is ``text``.
+
+    Raises ValueError where ``text`` is not one of the core schema's texts for ``tag``.
+    """
+    if tag == _STR:
+        return text
+    if not _FORMS[tag].fullmatch(text):
+        raise ValueError(f"{text!r} is not a {tag[len(_TAG):]}")
+    if tag == _NULL:
+        return None
+    if tag == _BOOL:
+        return text in ("true", "True", "TRUE")
+    if tag == _INT:
+        base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+        return int(text if base == 10 else text[2:], base)  # base 10: a leading 0 is not octal
+    special = text.lower().replace(".", "")
+    return float(special if special.lstrip("+-") in ("inf", "nan") else text)
 
 
 @dataclass(frozen=True)
@@ -132,6 +171,23 @@ def loads(text: str | bytes, file: str = "<spec>", fmt: str = "yaml") -> Source:
     return Source(file, data, pos)
 
 
+def scalar(text: str, file: str = "<text>") -> Any:
+    """``text`` read as a spec reads a single YAML scalar: ``48`` an int, ``'48'`` a string, ``1e3`` a float.
+
+    Nothing at all is null. A SpecError where it is not a scalar: a list, a mapping, a tag that specs
+    refuse, bad YAML.
+    """
+    node = _compose(text, file)
+    if node is None:
+        return None
+    if not isinstance(node, ScalarNode):
+        raise SpecError("not a single YAML scalar", Loc(file, 1, 1))
+    builder = _Builder(file)
+    if node.tag not in _SCALARS:
+        raise builder._bad_tag(node)
+    return builder._scalar(node)
+
+
 def _decode(data: bytes, file: str) -> str:
     try:
         return data.decode("utf-8")
@@ -143,13 +199,12 @@ def _decode(data: bytes, file: str) -> str:
 
 
 class _Resolver(BaseResolver):
-    """SafeLoader's implicit typing, except that dates and '=' stay plain strings."""
+    """Plain scalars typed by YAML 1.2's core schema (:func:`core_tag`); '<<' kept apart to be refused."""
 
-
-_Resolver.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in pairs if tag not in (_TAG + "timestamp", _TAG + "value")]
-    for first, pairs in Resolver.yaml_implicit_resolvers.items()
-}
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode and implicit[0]:
+            return _MERGE if value == "<<" else core_tag(value)
+        return super().resolve(kind, value, implicit)  # quoted: a string; collections: seq or map
 
 
 class _Loader(Reader, Scanner, Parser, Composer, _Resolver):
@@ -350,8 +405,8 @@ class _Builder:
         if len(node.value) > MAX_NUMBER_CHARS:
             raise SpecError(f"value is too long for a {node.tag[len(_TAG):]}", self._loc(node))
         try:
-            return _SCALARS[node.tag](node)
-        except (ValueError, KeyError, IndexError):  # only reachable through explicit tags
+            return construct(node.tag, node.value)
+        except ValueError:  # only reachable through explicit tags: core_tag chose the tag by the text
             raise SpecError(f"'{node.value}' is not a valid {node.tag[len(_TAG):]}", self._loc(node)) from None
 
     def _loc(self, node: Node | None) -> Loc:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from archgraph.errors import Loc, SpecError, did_you_mean, raise_all, shorten
-from archgraph.lang.source import Source
+from archgraph.lang.source import Source, scalar
 from archgraph.spec.errors import spec_errors
 from archgraph.lang.values import Name
 from archgraph.spec.model import ParamDecl, ParamValue
@@ -17,13 +16,16 @@ _DECLS = TypeAdapter(dict[Name, ParamValue])
 
 
 def parse_override(text: str, where: Loc = Loc("<command line>")) -> tuple[str, Any]:  # noqa: B008
-    """``'width=48'`` -> ``('width', 48)``; the value is read as a YAML scalar."""
+    """``'width=48'`` -> ``('width', 48)``; the value is read as a spec's YAML scalar (YAML 1.2's core schema).
+
+    A value that is no boolean, number or string there (null, a list, broken YAML) is kept as the text written.
+    """
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
         raise SpecError(f"--set expects NAME=VALUE, got {shorten(text)!r}", where, "for example --set width=48")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
+        parsed = scalar(value, where.file) if value.strip() else ""
+    except SpecError:
         parsed = value
     if not isinstance(parsed, (bool, int, float, str)):
         parsed = value
