@@ -253,6 +253,17 @@ def test_expanded_yaml_is_a_spec(tmp_path):
     assert run("expand", str(target)).stdout.split("\n", 1)[1] == target.read_text().split("\n", 1)[1]
 
 
+def test_expanded_yaml_quotes_strings_that_read_as_numbers(tmp_path):
+    """PyYAML's writer leaves 1e3 unquoted (a string in YAML 1.1); a spec reads it as a number."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text("archgraph: 1\nname: net\ndoc: '1e3'\n"
+                    "nodes: [{name: stem, stride: 1, channels: 3, from: image, output: true}]\n")
+    target = tmp_path / "plain.yaml"
+    assert run("expand", str(spec), "-o", str(target)).exit_code == 0
+    assert "\ndoc: '1e3'\n" in target.read_text()
+    assert plain(target).to_data() == plain(spec).to_data()
+
+
 def test_expand_json_to_a_file(tmp_path):
     target = tmp_path / "plain.json"
     result = run("expand", HRNET, "-f", "json", "-o", str(target), "--set", "head=segmentation")

@@ -36,7 +36,7 @@ import archgraph
 from archgraph.api import plain
 from archgraph.errors import SpecError
 from archgraph.ir import infer
-from archgraph.lang.source import loads
+from archgraph.lang.source import dumps, loads
 from archgraph.ops import blocks, edge_ops
 from archgraph.patterns import patterns
 from archgraph.spec.params import parse_override
@@ -113,6 +113,23 @@ def test_numbers_read_back_as_python_writes_them(number, zeros):
     for value in (loads(f"value: {text}\n").data["value"], parse_override(f"x={text}")[1]):
         assert type(value) is type(number) and value == number, text
         assert math.copysign(1, value) == math.copysign(1, number), text  # -0.0 too
+
+
+# texts near numbers and the words of YAML 1.1 and 1.2
+NUMBERISH = r"[-+]?(0o|0x|\.|0)?[0-9_]{0,3}(\.[0-9]{0,2})?([eE][-+]?[0-9]{1,2})?(:[0-5][0-9])?"
+LOOKALIKES = (st.from_regex(NUMBERISH, fullmatch=True)
+              | st.sampled_from(["yes", "No", "ON", "off", "y", "~", "null", "True", ".inf", "-.Inf", ".NaN", "=", "<<",
+                                 "2024-01-01", "0b101", "1:30", "0x1F", "0o17", "010"])
+              | st.text(alphabet="0123456789.eE+-_:oxXbB~ nulTrFasyIfNA=<", max_size=8))
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.text(max_size=20) | LOOKALIKES)
+def test_strings_that_expand_writes_read_back_as_strings(text):
+    """What expand writes (lang.source.dumps) reads back as the same string here and with YAML 1.1 readers."""
+    written = dumps({"value": text})
+    assert loads(written).data == {"value": text}, written
+    assert yaml.safe_load(written) == {"value": text}, written
 
 
 # --- mutations of real specs ------------------------------------------------------------------------
@@ -262,7 +279,7 @@ def test_mutated_specs_fail_cleanly_or_work(mutant):
         return
     graph = result
     # what expand prints is a spec, and it loads to the same network
-    again = archgraph.load(loads(yaml.safe_dump(plain(loads(text, FILE)).to_data()), "plain.yaml"))
+    again = archgraph.load(loads(dumps(plain(loads(text, FILE)).to_data()), "plain.yaml"))
     assert list(again.nodes) == list(graph.nodes) and [e.label for e in again.edges] == [e.label for e in graph.edges]
     _run_everything(graph)
 

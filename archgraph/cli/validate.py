@@ -32,9 +32,8 @@ def expand(
 ) -> None:
     """Print the plain graph: parameters substituted, patterns unrolled. The result is a valid spec."""
     with reporting():
-        import yaml
-
         from archgraph.ir import infer, lower, verify
+        from archgraph.lang.source import dumps
 
         if format not in ("yaml", "json"):
             raise SpecError(f"--format must be yaml or json, got {format!r}", COMMAND_LINE)
@@ -45,5 +44,5 @@ def expand(
             text = json.dumps(data, indent=2) + "\n"
         else:
             header = f"# {spec} expanded" + "".join(f" {k}={v}" for k, v in expanded.params.items()) + "\n"
-            text = header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+            text = header + dumps(data, sort_keys=False, default_flow_style=None, width=100)
         write_output(output, text)

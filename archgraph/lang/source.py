@@ -188,6 +188,23 @@ def scalar(text: str, file: str = "<text>") -> Any:
     return builder._scalar(node)
 
 
+def dumps(data: Any, **options: Any) -> str:
+    """``data`` as YAML text that :func:`loads` reads back as ``data`` (``options``: ``yaml.dump``'s).
+
+    PyYAML writes by YAML 1.1, so a string such as ``1e3`` or ``0o7`` would come out unquoted and be
+    read back as a number; here every string that YAML 1.1 or 1.2 would read as anything else is quoted.
+    """
+    return yaml.dump(data, Dumper=_Dumper, **options)
+
+
+class _Dumper(yaml.SafeDumper):
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        tag = super().resolve(kind, value, implicit)
+        if kind is ScalarNode and implicit[0] and tag != core_tag(value):
+            return "?"  # YAML 1.1 and 1.2 differ: no tag that a plain scalar would get, so the string is quoted
+        return tag
+
+
 def _decode(data: bytes, file: str) -> str:
     try:
         return data.decode("utf-8")
