@@ -201,11 +201,15 @@ def test_bad_overrides_are_located_at_the_command_line(pair, message):
 
 
 def test_set_reads_values_as_a_spec_file_does():
-    """YAML 1.2's core schema: 018 is eighteen (no octal), 0x10 sixteen."""
+    """YAML 1.2's core schema: 018 is eighteen (no octal), 0x10 sixteen, and yes is not a boolean."""
     result = run("expand", HRNET, "--set", "width=018", "--set", "classes=0x10")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.partition("\n")[0] == \
         f"# {HRNET} expanded width=18 variant=standard head=classification classes=16 joints=17 seg_classes=19"
+    result = run("validate", "specs/sfnet.yaml", "--set", "deep_supervision=yes")
+    assert result.exit_code == 2
+    assert result.stderr == ("<command line>: error: parameter 'deep_supervision' takes a boolean, got 'yes' "
+                             "(hint: YAML 1.2 reads yes, no, on and off as strings: write true)\n")
 
 
 def test_missing_spec_file():

@@ -16,6 +16,7 @@ import warnings
 from typing import Any, Callable, Mapping
 
 from archgraph.errors import Loc, SpecError, did_you_mean
+from archgraph.lang.source import old_bool_hint
 
 MAX_TEXT = 1000  # longest expression accepted
 MAX_DEPTH = 50  # deepest AST accepted; evaluation recurses once per level
@@ -163,10 +164,9 @@ class _Evaluator:
 
     def _Name(self, node: ast.Name) -> Any:
         if node.id not in self.names:
-            word = {"true": "true", "yes": "true", "on": "true", "false": "false", "no": "false", "off": "false",
-                    "null": "null"}.get(node.id.lower())
+            word = {"true": "true", "false": "false", "null": "null"}.get(node.id.lower())
             hint = (f"a quoted '{node.id}' is an expression: write {word} without quotes" if word
-                    else did_you_mean(node.id, self.names))
+                    else old_bool_hint(node.id) or did_you_mean(node.id, self.names))
             raise self.error(f"unknown parameter '{node.id}'", hint)
         return self.names[node.id]
 

@@ -80,6 +80,13 @@ def construct(tag: str, text: str) -> Any:
     return float(special if special.lstrip("+-") in ("inf", "nan") else text)
 
 
+def old_bool_hint(value: Any) -> str | None:
+    """For ``yes``/``no``/``on``/``off`` in any case, booleans in YAML 1.1 but strings here: what to write instead."""
+    words = {"yes": "true", "on": "true", "no": "false", "off": "false"}
+    word = words.get(value.lower()) if isinstance(value, str) else None
+    return f"YAML 1.2 reads yes, no, on and off as strings: write {word}" if word else None
+
+
 @dataclass(frozen=True)
 class Source:
     """A loaded spec: its plain data plus the position of every value and mapping key."""

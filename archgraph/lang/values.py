@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from archgraph.errors import SpecError
 from archgraph.lang import expr
+from archgraph.lang.source import old_bool_hint
 from archgraph.limits import MAX_VALUE
 
 
@@ -57,6 +58,22 @@ def _not_bool(value: Any) -> Any:
 NotBool = BeforeValidator(_not_bool)  # listed before Evaluated: before-validators run last to first
 
 
+def _boolean(value: Any, info: ValidationInfo) -> Any:
+    """A literal or an expression whose value is true or false, and nothing that pydantic would take for one.
+
+    ``yes`` (a string in YAML 1.2) is reported as such, not as an expression naming an unknown
+    parameter; and a string that an expression gives (a parameter declared ``deep: no``) is refused
+    rather than read as pydantic reads ``'no'``, ``'on'`` or ``'1'``.
+    """
+    hint = old_bool_hint(value)
+    if hint and value not in (info.context or {}).get("params", {}):
+        raise PydanticCustomError("bool_parsing", "not a boolean", {"hint": hint})
+    value = _evaluate(value, info)
+    if isinstance(value, str):
+        raise PydanticCustomError("bool_parsing", "not a boolean", {"value": value, "hint": old_bool_hint(value)})
+    return value
+
+
 def _within(low: int) -> AfterValidator:
     """``low <= value <= MAX_VALUE``; the error carries the value, which an expression computed."""
 
@@ -78,7 +95,7 @@ PosInt = Annotated[int, NotBool, Evaluated, _within(1), _expr_schema(_POSITIVE)]
 NonNegInt = Annotated[int, NotBool, Evaluated, _within(0),
                       _expr_schema({"type": "integer", "minimum": 0, "maximum": MAX_VALUE})]
 Float = Annotated[float, Evaluated, _expr_schema({"type": "number"})]
-Bool = Annotated[bool, Evaluated, _expr_schema({"type": "boolean"})]
+Bool = Annotated[bool, BeforeValidator(_boolean), _expr_schema({"type": "boolean"})]
 PosIntList = Annotated[
     list[Annotated[int, NotBool, _within(1)]],
     Evaluated,

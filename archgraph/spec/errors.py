@@ -111,7 +111,10 @@ def _convert(item: dict, path: tuple, source: Source, key: bool = False) -> list
     if kind in _MUST_BE or kind == "union":
         kinds = ctx.get("kinds") or [_MUST_BE[kind]]
         what = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
-        return [SpecError(f"{label} must be {what}, got {_show(value)}", at)]
+        got = _show(ctx.get("value", value))
+        if "value" in ctx and isinstance(value, str):  # computed by an expression
+            got += f" (from {value!r})"
+        return [SpecError(f"{label} must be {what}, got {got}", at, ctx.get("hint"))]
     if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}:
         op, bound = next((sym, ctx[k]) for k, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
                          if k in ctx)

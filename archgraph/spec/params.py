@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from pydantic import TypeAdapter, ValidationError
 
 from archgraph.errors import Loc, SpecError, did_you_mean, raise_all, shorten
-from archgraph.lang.source import Source, scalar
+from archgraph.lang.source import Source, old_bool_hint, scalar
 from archgraph.spec.errors import spec_errors
 from archgraph.lang.values import Name
 from archgraph.spec.model import ParamDecl, ParamValue
@@ -59,7 +59,8 @@ def resolve(source: Source, overrides: Mapping[str, Any], where: Loc = Loc("<par
             not isinstance(value, type(default)) and not (isinstance(default, float) and isinstance(value, int))
         ):
             kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}[type(default)]
-            errors.append(SpecError(f"parameter '{name}' takes {kind}, got {shorten(repr(value))}", where))
+            hint = old_bool_hint(value) if isinstance(default, bool) else None
+            errors.append(SpecError(f"parameter '{name}' takes {kind}, got {shorten(repr(value))}", where, hint))
             continue
         allowed = choices[name]
         if allowed is not None and value not in allowed:

@@ -60,6 +60,8 @@ INDEX: dict[str, tuple[str, str]] = {
     "format_version_not_integer": ("document", "the format version quoted, so a string"),
     "wrong_types": ("document", "a number, a list and a string where an integer and a boolean belong"),
     "wrong_types_json": ("document", "wrong types in JSON: a float version, a number as a name, a list as doc, ..."),
+    "yes_no_on_off": ("document", ("yes, no, on and off where booleans belong, and a parameter declared with one: "
+                                   "YAML 1.2 reads them as strings")),
     "wrong_container_types": ("document", "mappings where lists belong, and the reverse"),
     "unknown_kinds": ("document", "unknown block, pattern and edge op, with did-you-means"),
     "bad_names": ("document", "names that are not identifiers, or are Python keywords"),
