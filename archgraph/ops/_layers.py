@@ -175,7 +175,7 @@ class ChainedResidualPool(nn.Sequential):
 def warp(x: torch.Tensor, flow: torch.Tensor, nx: float, ny: float, align_corners: bool) -> torch.Tensor:
     """``x`` sampled bilinearly on the base grid over [-1, 1] at ``flow``'s HxW, shifted by flow / (nx, ny).
 
-    Op for op the blog copy's ``AlignedModule.flow_warp`` (SFNet; (nx, ny) = (W, H) of the output) and
+    Op for op SFNet's ``AlignedModule.flow_warp`` (SFNet; (nx, ny) = (W, H) of the output) and
     AlignSeg's ``bilinear_interpolate_torch_gridsample`` (``CAB``'s: (W, H) of its input, or (H, W)
     before the repository's issue #7; ``CAM``'s: (H, W) of the pooled map it samples), so that
     outputs match theirs bit for bit. The grid's last axis is (x, y), as ``F.grid_sample`` takes
@@ -204,7 +204,7 @@ class AlignedModule(nn.Module):
     (3x3, no bias) turns their concatenation into a 2-channel flow that warps the original coarse
     map. Returns the warped map (``x``'s width, the guide's HxW); the caller adds the guide.
     ``align_corners`` is grid_sample's: True in the official code, PyTorch's default (False) in
-    the blog copy.
+    an older, widely quoted copy of the module.
     """
 
     def __init__(self, c_in: int, c_guide: int, mid: int, align_corners: bool = True):

@@ -20,7 +20,7 @@ The edge returns the warped coarse map (the source's width, the guide's HxW); SF
 it to the lateral map (``f = conv_x + align([conv_x, f])``), so the target sums this edge with its
 other inputs, typically an identity edge from the guide itself. mid defaults to half the source's
 width (SFNet: ``AlignedModule(inplane=fpn_dim, outplane=fpn_dim // 2)``); grid_sample's
-``align_corners`` to True, as the official code has it (the blog copy calls ``F.grid_sample``
+``align_corners`` to True, as the official code has it (an older, widely quoted copy calls ``F.grid_sample``
 without it: PyTorch's default, False, since 1.3).
 
 ``variant: alignseg`` — Huang et al., "AlignSeg: Feature-Aligned Segmentation Networks", TPAMI 2021,
