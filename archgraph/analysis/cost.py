@@ -472,9 +472,12 @@ class _Replay:
     """The executor's forward (``GraphModule._run`` and ``_merge``), replayed on tallies.
 
     Mirrors it reference for reference, so that the memory simulation frees a tensor exactly
-    when eager PyTorch (``no_grad``) would: the input stays alive (the caller holds it); an
-    edge's output lives until the merge returns; a sum ``y = y + t`` makes a new tensor and
-    drops the previous partial sum; the merged tensor stays referenced while the body runs;
+    when eager PyTorch (``no_grad``) would: the input stays alive (the caller holds it); a
+    sum (``_sum``) computes its first edge's output, adds the second's into a new tensor, the
+    later ones in place, and drops each edge's output once it is added; a concatenation (or a
+    sum whose first input adopts its size) keeps every edge's output until ``_merge`` returns,
+    each add ``y = y + t`` making a new tensor and dropping the previous partial sum; the merged
+    tensor stays referenced while the body runs;
     a body block's input goes once the block has returned; a node's tensor goes after its
     last consumer's step unless it is an output.
     """
@@ -516,10 +519,9 @@ class _Replay:
         node = graph.nodes[name]
         edges = graph.in_edges(name)
         arrival = graph.types[name].arrival_stride
-        parts: list[Value | None] = [None] * len(edges)
-        made: list[Value] = []  # edge outputs: referenced by the parts list until the merge returns
-        # the executor computes the edges that adopt the target's size after the others
-        for k in sorted(range(len(edges)), key=lambda k: edges[k].op.adopts_size):
+        made: list[Value] = []  # edge outputs the replay made (not a node's tensor passed on)
+
+        def output(k: int) -> Value:
             edge = edges[k]
             src = env[edge.src]
             alias = Value(src.channels, src.hw, owned=False)  # the edge must not free a node's tensor
@@ -535,27 +537,46 @@ class _Replay:
                 raise _uncounted(error, edge.origin.loc("op") if edge.origin else None) from None
             self._check(out, shapes.edges[(edge.src, name)].dims, f"edge {edge.label}")
             if out is alias:
-                parts[k] = src
                 self.edge_tallies[(edge.src, name)] = (t, None)
-            else:
-                parts[k] = out
-                made.append(out)
-                self.edge_tallies[(edge.src, name)] = (t, out)
+                return src
+            made.append(out)
+            self.edge_tallies[(edge.src, name)] = (t, out)
+            return out
+
         merge = root.child()
-        if len(parts) == 1:
-            y = parts[0]
-        elif node.merge == "concat":
-            y = merge.concat(parts)  # type: ignore[arg-type]
+        if len(edges) > 1 and node.merge != "concat" and not edges[0].op.adopts_size:
+            # _sum: y = p0; y = y + p1; y += p2; ...: each output dropped once added
+            y = output(0)
+            for k in range(1, len(edges)):
+                p = output(k)
+                if k == 1:
+                    total = merge.add(y, p)
+                    if made and y is made[0]:
+                        merge.free(y)  # y is rebound: p0 goes (unless it is a node's tensor)
+                    y = total
+                else:
+                    merge.add(y, p, inplace=True)
+                if made and p is made[-1]:
+                    merge.free(p)
         else:
-            y = parts[0]
-            for p in parts[1:]:
-                total = merge.add(y, p)  # type: ignore[arg-type]
-                if y is not parts[0]:
-                    merge.free(y)  # a partial sum
-                y = total
-        for p in made:
-            if p is not y:
-                merge.free(p)  # _merge returns: its parts list goes
+            parts: list[Value | None] = [None] * len(edges)
+            # _merge computes the edges that adopt the target's size after the others
+            for k in sorted(range(len(edges)), key=lambda k: edges[k].op.adopts_size):
+                parts[k] = output(k)
+            if len(parts) == 1:
+                y = parts[0]  # type: ignore[assignment]
+            elif node.merge == "concat":
+                y = merge.concat(parts)  # type: ignore[arg-type]
+            else:
+                y = parts[0]  # type: ignore[assignment]
+                for p in parts[1:]:
+                    total = merge.add(y, p)  # type: ignore[arg-type]
+                    if y is not parts[0]:
+                        merge.free(y)  # a partial sum
+                    y = total
+            for p in made:
+                if p is not y:
+                    merge.free(p)  # _merge returns: its parts list goes
         is_env = any(y is v for v in env.values())
         if node.act == "relu":
             y = merge.relu(y, inplace=not is_env)  # type: ignore[arg-type]

@@ -294,23 +294,21 @@ class HRNetTiny(nn.Module):
 
         # node s3_m0_f0 = relu(s3_m0_b0 + upsample(s3_m0_b1) + upsample(s3_m0_b2))
         #   (tests/golden/hrnet_tiny.yaml:29:5)
-        s3_m0_f0 = s3_m0_b0
-        s3_m0_f0 = s3_m0_f0 + self.edges.s3_m0_f0.s3_m0_b1(s3_m0_b1)
-        s3_m0_f0 = s3_m0_f0 + self.edges.s3_m0_f0.s3_m0_b2(s3_m0_b2)
+        s3_m0_f0 = s3_m0_b0 + self.edges.s3_m0_f0.s3_m0_b1(s3_m0_b1)
+        s3_m0_f0 += self.edges.s3_m0_f0.s3_m0_b2(s3_m0_b2)
         s3_m0_f0 = torch.relu_(s3_m0_f0)
 
         # node s3_m0_f1 = relu(downsample(s3_m0_b0) + s3_m0_b1 + upsample(s3_m0_b2))
         #   (tests/golden/hrnet_tiny.yaml:29:5)
-        s3_m0_f1 = self.edges.s3_m0_f1.s3_m0_b0(s3_m0_b0)
-        s3_m0_f1 = s3_m0_f1 + s3_m0_b1
-        s3_m0_f1 = s3_m0_f1 + self.edges.s3_m0_f1.s3_m0_b2(s3_m0_b2)
+        s3_m0_f1 = self.edges.s3_m0_f1.s3_m0_b0(s3_m0_b0) + s3_m0_b1
+        s3_m0_f1 += self.edges.s3_m0_f1.s3_m0_b2(s3_m0_b2)
         s3_m0_f1 = torch.relu_(s3_m0_f1)
 
         # node s3_m0_f2 = relu(downsample(s3_m0_b0) + downsample(s3_m0_b1) + s3_m0_b2)
         #   (tests/golden/hrnet_tiny.yaml:29:5)
         s3_m0_f2 = self.edges.s3_m0_f2.s3_m0_b0(s3_m0_b0)
         s3_m0_f2 = s3_m0_f2 + self.edges.s3_m0_f2.s3_m0_b1(s3_m0_b1)
-        s3_m0_f2 = s3_m0_f2 + s3_m0_b2
+        s3_m0_f2 += s3_m0_b2
         s3_m0_f2 = torch.relu_(s3_m0_f2)
         del s3_m0_b0, s3_m0_b1, s3_m0_b2
 

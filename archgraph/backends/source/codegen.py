@@ -11,8 +11,10 @@ pieces it fills in are built here:
   by its op's ``emit`` rule (next to its ``build``), as an expression over ``nn`` and the
   helpers of ``archgraph/ops/_layers.py``.
 * ``forward`` is one block per node, in the executor's order: the in-edges' outputs, summed in
-  declaration order with out-of-place adds (or concatenated), ReLU after the merge (in place
-  only on a tensor the merge made, as the executor does), then the body. Edges that adopt the
+  declaration order as the executor does (``y = p0 + p1``, then ``y += p2`` and so on: each
+  output dropped once added; with out-of-place adds where the first input adopts its size) or
+  concatenated, ReLU after the merge (in place only on a tensor the merge made, as the executor
+  does), then the body. Edges that adopt the
   target's size are resized to the size of the first input that has one of its own, edges that
   resize to the network input's size to ``<input>.shape[-2:]`` (forward keeps the input to the
   end: read at run time, so that scripted and exported modules take any size); a guided
@@ -204,12 +206,18 @@ def _layout(prefix: str, node: ast.AST, indent: int, suffix: str = "") -> list[s
 
 
 def statement(code: str, indent: int) -> list[str]:
-    """One simple statement (``target = expression`` or ``return expression``), laid out."""
+    """One simple statement (``target = expression``, ``target += expression`` or ``return expression``), laid out."""
     stmt = ast.parse(code).body[0]
     if isinstance(stmt, ast.Assign):
         target = " = ".join(_flat(t) for t in stmt.targets) + " = "
         lines = _layout(target, stmt.value, indent)
         if len(lines) > 1 and len(lines[0]) > LINE:  # even the head is too long: ruff parenthesizes the value
+            lines = [f"{' ' * indent}{target}(", *_layout("", stmt.value, indent + 4), f"{' ' * indent})"]
+        return lines
+    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add):
+        target = f"{_flat(stmt.target)} += "
+        lines = _layout(target, stmt.value, indent)
+        if len(lines) > 1 and len(lines[0]) > LINE:
             lines = [f"{' ' * indent}{target}(", *_layout("", stmt.value, indent + 4), f"{' ' * indent})"]
         return lines
     if isinstance(stmt, ast.Return) and stmt.value is not None:
@@ -429,7 +437,24 @@ class _Writer:
         parts = [call(e, input_size) if e.op.takes_input_size
                  else call(e) if e.src in modules and not e.op.adopts_size else self.var[e.src] for e in edges]
         temporaries: list[str] = []
-        if any(e.op.adopts_size for e in edges):
+        incremental = len(edges) > 1 and node.merge != "concat" and not edges[0].op.adopts_size
+        if incremental:
+            # the executor's _sum: each output added as it comes (the first add a new tensor, the
+            # later ones in place into it), and dropped once added
+            if any(e.op.adopts_size for e in edges):
+                if edges[0].src in modules:  # its output is needed twice: for the sum and for its size
+                    code += statement(f"{out} = {parts[0]}", pad)
+                    parts[0] = out
+                size = self.names(f"{name}_size")
+                code += statement(f"{size} = {parts[0]}.shape[-2:]", pad)
+                parts = [call(e, size) if e.op.adopts_size else p for e, p in zip(edges, parts)]
+            if len(parts) > 2 and parts[0] != out and len(f"{' ' * pad}{out} = {parts[0]} + {parts[1]}") > LINE:
+                code += statement(f"{out} = {parts[0]}", pad)  # one input per line, as the executor does
+                parts[0] = out
+            code += statement(f"{out} = {parts[0]} + {parts[1]}", pad)
+            for part in parts[2:]:
+                code += statement(f"{out} += {part}", pad)
+        elif any(e.op.adopts_size for e in edges):
             first = next(k for k, e in enumerate(edges) if not e.op.adopts_size)
             if edges[first].src in modules:  # its output is needed twice: for the sum and for its size
                 tmp = self.names(f"{name}_{edges[first].src}")
@@ -440,13 +465,15 @@ class _Writer:
             parts = [call(e, size) if e.op.adopts_size else p for e, p in zip(edges, parts)]
             temporaries = [parts[first]] if edges[first].src in modules else []
         fresh = len(parts) > 1 or node.merge == "concat" or edges[0].src in modules
-        if node.act == "relu" and not fresh:  # another node's tensor: never modify it in place
+        if incremental:
+            pass  # summed above
+        elif node.act == "relu" and not fresh:  # another node's tensor: never modify it in place
             code += statement(f"{out} = torch.relu({parts[0]})", pad)
         elif node.merge == "concat":
             code += statement(f"{out} = torch.cat([{', '.join(parts)}], 1)", pad)
         elif len(f"{' ' * pad}{out} = {' + '.join(parts)}") <= LINE or len(parts) <= 2:
             code += statement(f"{out} = {' + '.join(parts)}", pad)
-        else:  # the executor's loop, one input per line: y = y + t
+        else:  # _merge's loop, one input per line: y = y + t
             code += statement(f"{out} = {parts[0]}", pad)
             for part in parts[1:]:
                 code += statement(f"{out} = {out} + {part}", pad)

@@ -5,7 +5,11 @@ has one (``edges.<to>.<from>``), and precomputes a schedule: the nodes in
 topological order, each with its in-edges and the tensors it is the last user
 of. ``forward`` walks that schedule, summing or concatenating the in-edges'
 outputs in declaration order (the order of the reference implementations, so
-that outputs match them bit for bit), and drops every intermediate tensor after
+that outputs match them bit for bit). A sum is made as they fuse: each edge's
+output is added as soon as it is computed and then dropped, the first add making
+a new tensor and the later ones adding into it in place; a concatenation, and a
+sum whose first input adopts its size from the others, compute every output
+first. ``forward`` drops every intermediate tensor after
 its last use (as an edge's source or as a guided edge's guide, which the edge's
 module receives as its second argument: ``module(source, guide)``). An edge that
 adopts its target's size gets the size of the target's first input that has one
@@ -47,6 +51,7 @@ class _Step:
     relu: bool
     body: Optional[nn.Module]
     release: tuple[str, ...]  # tensors no longer needed after this step
+    incremental: bool = False  # a sum whose first input has a size of its own: add each output as it comes
 
 
 class GraphModule(nn.Module):
@@ -95,7 +100,9 @@ class GraphModule(nn.Module):
                 src for src in graph.reads(name) if last_use[src] == i and src not in self.output_names
             )
             body = self.nodes[name] if name in self.nodes else None
-            steps.append(_Step(name, inputs, node.merge == "concat", node.act == "relu", body, release))
+            concat = node.merge == "concat"
+            incremental = not concat and len(inputs) > 1 and not inputs[0].adopts_size
+            steps.append(_Step(name, inputs, concat, node.act == "relu", body, release, incremental))
         return steps
 
     def forward(self, x: torch.Tensor):
@@ -143,28 +150,52 @@ class GraphModule(nn.Module):
 
 def _merge(step: _Step, env: dict[str, torch.Tensor], input_size: torch.Size | None) -> torch.Tensor:
     """The in-edges' outputs, in declaration order, summed or concatenated."""
+    if step.incremental:
+        return _sum(step, env, input_size)
     parts: list[Optional[torch.Tensor]] = []
     size = None
     for inp in step.inputs:
         if inp.adopts_size:
             parts.append(None)  # needs the size the others give: computed below
             continue
-        if inp.module is None:
-            t = env[inp.src]
-        elif inp.input_size:
-            t = inp.module(env[inp.src], input_size)
-        elif inp.guide is None:
-            t = inp.module(env[inp.src])
-        else:
-            t = inp.module(env[inp.src], env[inp.guide])
+        t = _output(inp, env, input_size, None)
         size = t.shape[-2:] if size is None else size
         parts.append(t)
     for k, inp in enumerate(step.inputs):
         if inp.adopts_size:
-            parts[k] = inp.module(env[inp.src], size)
+            parts[k] = _output(inp, env, input_size, size)
     if step.concat:
         return torch.cat(parts, 1)  # type: ignore[arg-type]
     y = parts[0]
     for t in parts[1:]:
         y = y + t
     return y  # type: ignore[return-value]
+
+
+def _sum(step: _Step, env: dict[str, torch.Tensor], input_size: torch.Size | None) -> torch.Tensor:
+    """((p0 + p1) + p2) + ..., each edge's output added as soon as it is computed, then dropped.
+
+    The first add makes a new tensor (p0 may be another node's tensor, never to be written
+    into); the later ones add in place into that one. The inputs that adopt the target's size
+    take p0's (the schedule sends a sum whose first input adopts one to :func:`_merge`'s path).
+    """
+    y = _output(step.inputs[0], env, input_size, None)
+    size = y.shape[-2:]
+    y = y + _output(step.inputs[1], env, input_size, size)
+    for inp in step.inputs[2:]:
+        y += _output(inp, env, input_size, size)
+    return y
+
+
+def _output(inp: _Input, env: dict[str, torch.Tensor], input_size: torch.Size | None,
+            size: torch.Size | None) -> torch.Tensor:
+    """One in-edge's output; ``size``: the target's, for an edge that adopts it."""
+    if inp.module is None:
+        return env[inp.src]
+    if inp.adopts_size:
+        return inp.module(env[inp.src], size)
+    if inp.input_size:
+        return inp.module(env[inp.src], input_size)
+    if inp.guide is None:
+        return inp.module(env[inp.src])
+    return inp.module(env[inp.src], env[inp.guide])
