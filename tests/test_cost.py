@@ -23,6 +23,8 @@ import archgraph
 from archgraph.analysis import CONVENTIONS, Cost, convention, profile
 from archgraph.analysis.cost import parameters
 from archgraph.analysis.measure import allocator_peak, flop_counter_counts, fvcore_counts, live_peak
+from archgraph.backends.source import generate
+from archgraph.backends.source.export import module_class
 from archgraph.ops.base import WORK_TERMS
 
 SPEC = "specs/hrnet.yaml"
@@ -270,6 +272,37 @@ def test_peak_live_activations_equal_the_allocator_at_operator_boundaries(spec, 
     assert measured.total >= measured.activations
     assert measured.total == max(op.peak for op in measured.ops)
     assert measured.activations == max(op.end for op in measured.ops)
+
+
+LONE_CONCAT = """
+archgraph: 1
+name: LoneConcat
+input: {name: image, channels: 3, size: [16, 16]}
+nodes:
+  - {name: a, stride: 1, channels: 4, from: image, body: [{block: conv, channels: 4}]}
+  - {name: b, stride: 1, channels: 4, merge: concat, act: relu, from: a}
+  - {name: c, stride: 2, channels: 4, merge: concat, from: b, body: [{block: conv, channels: 4, stride: 2}]}
+  - {name: d, stride: 1, channels: 4, merge: concat, output: true}
+edges:
+  - {from: c, to: d, op: upsample, project: false}
+"""
+
+
+def test_a_concatenation_of_one_input_is_that_input(tmp_path):
+    """No copy (torch.cat of one tensor would make one): as the cost model counts it, in both backends."""
+    spec = tmp_path / "lone.yaml"
+    spec.write_text(LONE_CONCAT)
+    graph = archgraph.load(spec)
+    module = archgraph.build(graph).eval()
+    x = torch.randn(2, 3, 16, 16)
+    assert profile(graph, (16, 16), batch=2).peak_bytes == live_peak(module, x)
+    with torch.no_grad():
+        every = module.forward_all(x)
+        assert torch.equal(every["b"], torch.relu(every["a"])), "a lone identity input is not written into"
+        generated = module_class(graph)()
+        generated.load_state_dict(module.state_dict())
+        assert torch.equal(generated.eval()(x), module(x))
+    assert "torch.cat" not in generate(graph)
 
 
 def test_peak_is_at_least_every_output_and_at_most_everything():

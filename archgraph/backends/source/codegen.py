@@ -464,12 +464,13 @@ class _Writer:
             code += statement(f"{size} = {parts[first]}.shape[-2:]", pad)
             parts = [call(e, size) if e.op.adopts_size else p for e, p in zip(edges, parts)]
             temporaries = [parts[first]] if edges[first].src in modules else []
-        fresh = len(parts) > 1 or node.merge == "concat" or edges[0].src in modules
+        concat = node.merge == "concat" and len(parts) > 1  # one input: that tensor, not a copy
+        fresh = len(parts) > 1 or edges[0].src in modules
         if incremental:
             pass  # summed above
         elif node.act == "relu" and not fresh:  # another node's tensor: never modify it in place
             code += statement(f"{out} = torch.relu({parts[0]})", pad)
-        elif node.merge == "concat":
+        elif concat:
             code += statement(f"{out} = torch.cat([{', '.join(parts)}], 1)", pad)
         elif len(f"{' ' * pad}{out} = {' + '.join(parts)}") <= LINE or len(parts) <= 2:
             code += statement(f"{out} = {' + '.join(parts)}", pad)

@@ -164,7 +164,7 @@ def _merge(step: _Step, env: dict[str, torch.Tensor], input_size: torch.Size | N
     for k, inp in enumerate(step.inputs):
         if inp.adopts_size:
             parts[k] = _output(inp, env, input_size, size)
-    if step.concat:
+    if step.concat and len(parts) > 1:  # one input: the concatenation is that tensor, not a copy of it
         return torch.cat(parts, 1)  # type: ignore[arg-type]
     y = parts[0]
     for t in parts[1:]:
