@@ -544,7 +544,7 @@ class _Replay:
             return out
 
         merge = root.child()
-        if len(edges) > 1 and node.merge != "concat" and not edges[0].op.adopts_size:
+        if graph.sums_as_it_goes(name):
             # _sum: y = p0; y = y + p1; y += p2; ...: each output dropped once added
             y = output(0)
             for k in range(1, len(edges)):

@@ -119,6 +119,18 @@ class ArchGraph:
             cached = self.__dict__["_in_edges"] = (self.edges, len(self.edges), index)
         return list(cached[2].get(name, ()))
 
+    def sums_as_it_goes(self, name: str) -> bool:
+        """Whether ``name``'s inputs are summed edge by edge, as the official HRNet fuses.
+
+        Every backend merges this way (the executor, the generated source, the cost model's
+        replay): each in-edge's output is added as soon as it is computed, then dropped; the
+        first add makes a new tensor, the later ones add into it in place. Not for a
+        concatenation, one input, or a sum whose first input takes its size from the others
+        (which is not known until they are computed): those compute every output first.
+        """
+        edges = self.in_edges(name)
+        return len(edges) > 1 and self.nodes[name].merge != "concat" and not edges[0].op.adopts_size
+
     def reads(self, name: str) -> list[str]:
         """The nodes whose tensors ``name``'s step uses: its in-edges' sources and guides, once each, in order."""
         used: dict[str, None] = {}

@@ -437,7 +437,7 @@ class _Writer:
         parts = [call(e, input_size) if e.op.takes_input_size
                  else call(e) if e.src in modules and not e.op.adopts_size else self.var[e.src] for e in edges]
         temporaries: list[str] = []
-        incremental = len(edges) > 1 and node.merge != "concat" and not edges[0].op.adopts_size
+        incremental = graph.sums_as_it_goes(name)
         if incremental:
             # the executor's _sum: each output added as it comes (the first add a new tensor, the
             # later ones in place into it), and dropped once added

@@ -100,9 +100,8 @@ class GraphModule(nn.Module):
                 src for src in graph.reads(name) if last_use[src] == i and src not in self.output_names
             )
             body = self.nodes[name] if name in self.nodes else None
-            concat = node.merge == "concat"
-            incremental = not concat and len(inputs) > 1 and not inputs[0].adopts_size
-            steps.append(_Step(name, inputs, concat, node.act == "relu", body, release, incremental))
+            steps.append(_Step(name, inputs, node.merge == "concat", node.act == "relu", body, release,
+                               graph.sums_as_it_goes(name)))
         return steps
 
     def forward(self, x: torch.Tensor):
