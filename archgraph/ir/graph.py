@@ -24,6 +24,7 @@ import networkx as nx
 
 from archgraph.ops.base import BlockOp, EdgeOp
 from archgraph.spec.expand import Origin, PlainSpec
+from archgraph.spec.init import InitRule
 from archgraph.spec.model import InputSpec
 
 
@@ -84,6 +85,7 @@ class ArchGraph:
     duplicates: list[Node] = field(default_factory=list)  # later nodes reusing a name, for verify
     types: dict[str, NodeType] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
+    init: tuple[InitRule, ...] = ()  # how kinds of layer start (the spec's init rules that apply)
 
     def __post_init__(self) -> None:
         self.g = nx.DiGraph()
@@ -171,7 +173,8 @@ def lower(plain: PlainSpec) -> ArchGraph:
         else:
             nodes[spec.name] = node
     edges = [Edge(op, origin) for op, origin in plain.edges]
-    return ArchGraph(plain.name, plain.input, nodes, edges, plain.params, plain.doc, plain.input_origin, duplicates)
+    return ArchGraph(plain.name, plain.input, nodes, edges, plain.params, plain.doc, plain.input_origin, duplicates,
+                     init=tuple(plain.init))
 
 
 def _unroll(body) -> tuple[tuple[BlockOp, ...], tuple[int, ...]]:

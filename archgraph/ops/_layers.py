@@ -250,6 +250,15 @@ class ABNSequential(nn.Sequential):
         return x
 
 
+class ZeroConv2d(nn.Conv2d):
+    """A conv whose weight starts at zero (its ``reset_parameters``: what rebuilding it starts from)."""
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
 def offset_generator(c_in: int, mid: int, act: str = "leaky_relu") -> nn.Sequential:
     """AlignSeg's ``delta_gen``: 1x1 conv (no bias) to ``mid``, BN [+ leaky ReLU], 3x3 conv (no bias) to 2.
 
@@ -260,9 +269,8 @@ def offset_generator(c_in: int, mid: int, act: str = "leaky_relu") -> nn.Sequent
     layers = [
         nn.Conv2d(c_in, mid, 1, bias=False),
         nn.BatchNorm2d(mid, momentum=BN_MOMENTUM),
-        nn.Conv2d(mid, 2, 3, padding=1, bias=False),
+        ZeroConv2d(mid, 2, 3, padding=1, bias=False),
     ]
-    nn.init.zeros_(layers[2].weight)
     return ABNSequential(*layers) if act == "leaky_relu" else nn.Sequential(*layers)
 
 

@@ -20,6 +20,7 @@ from archgraph.ops.base import BlockOp, EdgeOp
 from archgraph.patterns import NodeInfo, Pattern, Scope
 from archgraph.spec import params as param_values
 from archgraph.spec.errors import spec_errors
+from archgraph.spec.init import InitRule
 from archgraph.spec.model import FORMAT_VERSION, InputSpec, NodeBase, models
 
 
@@ -46,6 +47,7 @@ class PlainSpec:
     edges: list[tuple[EdgeOp, Origin]] = field(default_factory=list)
     input_origin: Origin | None = None
     weights: dict[str, str] = field(default_factory=dict)  # checkpoint format -> key mapping (the header's)
+    init: list[InitRule] = field(default_factory=list)  # the rules that apply, ``when`` settled
 
     def to_data(self) -> dict[str, Any]:
         """The plain spec as data (for YAML/JSON output); it validates as a spec itself."""
@@ -55,6 +57,7 @@ class PlainSpec:
             **({"doc": self.doc} if self.doc else {}),
             "input": {"name": self.input.name, "channels": self.input.channels, "size": list(self.input.size)},
             **({"weights": dict(self.weights)} if self.weights else {}),
+            **({"init": [rule.data() for rule in self.init]} if self.init else {}),
             "nodes": [node_data(node) for node, _ in self.nodes],
             "edges": [edge_data(edge) for edge, _ in self.edges],
         }
@@ -93,9 +96,27 @@ def expand(source: Source, overrides: Mapping[str, Any] | None = None, where: Lo
         raise_all(spec_errors(error, source))
         raise
     plain = PlainSpec(spec.name, spec.doc, spec.input, values, input_origin=Origin(source, ("input",)),
-                      weights=dict(spec.weights))
+                      weights=dict(spec.weights), init=_init_rules(spec.init, source))
     _Expander(source, plain, M, bounds.Budget(limits or bounds.DEFAULT)).run(spec)
     return plain
+
+
+def _init_rules(rules: list[InitRule], source: Source) -> list[InitRule]:
+    """The rules whose ``when`` holds; two for one kind of layer are an error (which would win?)."""
+    chosen: dict[str, int] = {}
+    errors = []
+    for i, rule in enumerate(rules):
+        if rule.when is False:
+            continue
+        if rule.layers in chosen:
+            first = source.loc(("init", chosen[rule.layers]))
+            errors.append(SpecError(f"a second init rule for {rule.layers} layers", source.loc(("init", i, "layers")),
+                                    f"the first is at line {first.line}; give them when: conditions that "
+                                    "exclude each other"))
+        else:
+            chosen[rule.layers] = i
+    raise_all(errors)
+    return [rules[i].model_copy(update={"when": None}) for i in chosen.values()]
 
 
 class _Expander:

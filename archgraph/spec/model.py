@@ -25,6 +25,7 @@ from archgraph.lang.values import Bool, Choice, Name, PosInt, Size, Sources
 from archgraph.ops import blocks, edge_ops
 from archgraph.ops.base import Act, Strict
 from archgraph.patterns import patterns
+from archgraph.spec.init import InitRule
 
 FORMAT_VERSION = 1
 
@@ -86,6 +87,11 @@ class SpecBase(Strict):
     doc: str = ""
     params: dict[Name, ParamValue] = Field(default_factory=dict)
     input: InputSpec = Field(default_factory=InputSpec)
+    init: list[InitRule] = Field(
+        default_factory=list,
+        description="how kinds of layer start (a reference's init_weights); what no rule covers keeps "
+                    "PyTorch's default",
+    )
     weights: dict[Name, Name] = Field(
         default_factory=dict,
         description="checkpoint formats this network's weights can be imported from (archgraph weights import "

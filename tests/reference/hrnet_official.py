@@ -21,9 +21,12 @@ What was changed, and only this:
   ``nn.Upsample(scale_factor)`` inside ``fuse_layers[i][j]`` as cls/pose do; 'bilinear':
   no module, ``F.interpolate`` to the target branch's size in ``forward`` as seg does) and
   ``relu_inplace`` (the cls copy builds its fuse ReLUs with ``inplace=False``);
-- logging, ``init_weights``/pretrained loading, ``PRETRAINED_LAYERS`` and the
-  ``torch._C._get_tracing_state()`` pooling branch of the cls head are dropped; modules keep
-  PyTorch's default initialisation;
+- logging, pretrained loading in ``init_weights``, ``PRETRAINED_LAYERS`` and the
+  ``torch._C._get_tracing_state()`` pooling branch of the cls head are dropped; the
+  constructors (:func:`hrnet_cls` and its siblings) leave PyTorch's default initialisation,
+  and the official entry points :func:`get_cls_net`, :func:`get_seg_model` and
+  :func:`get_pose_net` (``is_train=True`` with ``INIT_WEIGHTS``) then run each
+  repository's ``init_weights``, as there;
 - the seg head's deprecated ``F.upsample(..., mode='bilinear')`` is written as
   ``F.interpolate(..., mode='bilinear', align_corners=False)``, which is what it resolves to.
 
@@ -47,6 +50,9 @@ __all__ = [
     "hrnet_cls",
     "hrnet_pose",
     "hrnet_seg",
+    "get_cls_net",
+    "get_pose_net",
+    "get_seg_model",
 ]
 
 BN_MOMENTUM = 0.1
@@ -553,6 +559,15 @@ class HighResolutionNetCls(_HighResolutionBackbone):
 
         return y
 
+    def init_weights(self):
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(
+                    m.weight, mode='fan_out', nonlinearity='relu')
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
 
 class PoseHighResolutionNet(_HighResolutionBackbone):
     """``PoseHighResolutionNet`` of deep-high-resolution-net.pytorch (``pose_hrnet.py``).
@@ -579,6 +594,22 @@ class PoseHighResolutionNet(_HighResolutionBackbone):
         x = self.final_layer(y_list[0])
 
         return x
+
+    def init_weights(self):
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, std=0.001)
+                for name, _ in m.named_parameters():
+                    if name in ['bias']:
+                        nn.init.constant_(m.bias, 0)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+            elif isinstance(m, nn.ConvTranspose2d):
+                nn.init.normal_(m.weight, std=0.001)
+                for name, _ in m.named_parameters():
+                    if name in ['bias']:
+                        nn.init.constant_(m.bias, 0)
 
 
 class HighResolutionNetSeg(_HighResolutionBackbone):
@@ -628,6 +659,14 @@ class HighResolutionNetSeg(_HighResolutionBackbone):
 
         return x
 
+    def init_weights(self):
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, std=0.001)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
 
 def hrnet_cls(width: int = 32, num_classes: int = 1000, *, stage1_blocks: int = 4,
               stage1_planes: int = 64, modules: tuple = (1, 4, 3), blocks: int = 4) -> nn.Module:
@@ -651,3 +690,25 @@ def hrnet_pose(width: int = 32, num_joints: int = 17) -> nn.Module:
 def hrnet_seg(width: int = 48, num_classes: int = 19) -> nn.Module:
     """HRNetV2-W{width} segmentation net (official ``seg_hrnet.py``), logits at stride 4."""
     return HighResolutionNetSeg(width, num_classes)
+
+
+def get_cls_net(width: int = 32, num_classes: int = 1000, **layout) -> nn.Module:
+    """The official ``get_cls_net``: the constructor, then ``init_weights``."""
+    model = hrnet_cls(width, num_classes, **layout)
+    model.init_weights()
+    return model
+
+
+def get_pose_net(width: int = 32, num_joints: int = 17, is_train: bool = True) -> nn.Module:
+    """The official ``get_pose_net`` with ``MODEL.INIT_WEIGHTS: true``: ``init_weights`` when training."""
+    model = hrnet_pose(width, num_joints)
+    if is_train:
+        model.init_weights()
+    return model
+
+
+def get_seg_model(width: int = 48, num_classes: int = 19) -> nn.Module:
+    """The official ``get_seg_model``: the constructor, then ``init_weights``."""
+    model = hrnet_seg(width, num_classes)
+    model.init_weights()
+    return model

@@ -48,6 +48,7 @@ from typing import Any
 
 from archgraph.ir.graph import ArchGraph, Edge, Node
 from archgraph.ops.base import literal
+from archgraph.spec.init import LAYERS
 
 LINE = 88  # ruff's and black's default; the layout below is stable at this length and above
 INDENT = "    "
@@ -206,7 +207,8 @@ def _layout(prefix: str, node: ast.AST, indent: int, suffix: str = "") -> list[s
 
 
 def statement(code: str, indent: int) -> list[str]:
-    """One simple statement (``target = expression``, ``target += expression`` or ``return expression``), laid out."""
+    """One simple statement (``target = expression``, ``target += expression``, ``return expression`` or a
+    call), laid out."""
     stmt = ast.parse(code).body[0]
     if isinstance(stmt, ast.Assign):
         target = " = ".join(_flat(t) for t in stmt.targets) + " = "
@@ -222,6 +224,8 @@ def statement(code: str, indent: int) -> list[str]:
         return lines
     if isinstance(stmt, ast.Return) and stmt.value is not None:
         return _layout("return ", stmt.value, indent)
+    if isinstance(stmt, ast.Expr):
+        return _layout("", stmt.value, indent)
     return [" " * indent + ast.unparse(stmt)]
 
 
@@ -418,6 +422,21 @@ class _Writer:
             return []
         return [comment(f"{name}: stride {node.stride}, {node.channels} channels ({_loc(node)})", pad), *lines]
 
+    def init_rules(self) -> list[str]:
+        """The spec's init rules as the reference codes write them: a loop over the built layers."""
+        if not self.graph.init:
+            return []
+        pad = 2 * len(INDENT)
+        lines = [comment("The spec's init rules; other layers keep PyTorch's defaults.", pad),
+                 f"{' ' * pad}for m in self.modules():"]
+        for k, rule in enumerate(self.graph.init):
+            lines.append(f"{' ' * (pad + 4)}{'if' if k == 0 else 'elif'} isinstance(m, nn.{LAYERS[rule.layers]}):")
+            lines += statement(_init_call(*rule.weight_init(), "m.weight"), pad + 8)
+            if (bias := rule.bias_init()) is not None:
+                lines.append(f"{' ' * (pad + 8)}if m.bias is not None:")
+                lines += statement(_init_call(*bias, "m.bias"), pad + 12)
+        return lines
+
     # forward ----------------------------------------------------------------------------------
 
     def forward_block(self, name: str) -> list[str]:
@@ -521,6 +540,11 @@ class _Writer:
         return "dict[str, torch.Tensor]", statement(f"return {{{pairs}}}", pad)
 
 
+def _init_call(function: str, keywords: dict[str, Any], tensor: str) -> str:
+    arguments = "".join(f", {k}={literal(v)}" for k, v in keywords.items())
+    return f"nn.init.{function}({tensor}{arguments})"
+
+
 def spec_file(graph: ArchGraph) -> str:
     for thing in (graph.input_origin, *(n.origin for n in graph.nodes.values())):
         if thing is not None:
@@ -534,6 +558,8 @@ def generate(graph: ArchGraph) -> str:
         raise ValueError("generate needs a verified graph (archgraph.load, or ir.verify)")
     w = _Writer(graph)
     init = [block for name in graph.order if (block := w.init_block(name))]
+    if rules := w.init_rules():
+        init.append(rules)
     forward = [w.forward_block(name) for name in graph.order]
     returns, ret = w.returns()
     w.uses |= {"torch", "nn"}  # the class and forward use both

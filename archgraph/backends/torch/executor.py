@@ -17,6 +17,9 @@ adopts its target's size gets the size of the target's first input that has one
 input's H and W, read once as ``forward`` starts (only in networks that have such
 an edge): the schedule may have dropped the input's tensor by the time that edge runs.
 
+A graph with init rules (the spec's ``init``) is built on the meta device, materialised and
+initialised in one pass (:mod:`archgraph.backends.torch.init`), each layer once.
+
 Output: the output node's tensor when there is one output; otherwise a dict
 from output name to tensor, in declaration order.
 """
@@ -29,6 +32,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from archgraph.backends.torch.init import initialise
 from archgraph.errors import Loc, SpecError
 from archgraph.ir import infer
 from archgraph.ir.graph import ArchGraph
@@ -62,6 +66,24 @@ class GraphModule(nn.Module):
         self.graph = graph
         self.nodes = nn.ModuleDict()
         self.edges = nn.ModuleDict()
+        device = torch.get_default_device()  # the build's: an enclosing ``with torch.device(...)`` sets it
+        if graph.init and device.type != "meta":
+            # built without values, then initialised once: PyTorch's defaults would be overwritten
+            with torch.device("meta"):
+                self._build(graph)
+            self.to_empty(device=device)
+            initialise(self, graph.init)
+        else:
+            self._build(graph)
+        self.input_name = graph.input.name
+        self.output_names = graph.outputs
+        self._schedule = self._plan()
+        self._reads_input_size = any(inp.input_size for step in self._schedule for inp in step.inputs)
+        self._accepted: set[tuple[int, ...]] = set()  # input shapes (C, H, W) known to be fine
+        self.check_input = True  # False: let torch meet a bad input size (for testing the checks themselves)
+
+    def _build(self, graph: ArchGraph) -> None:
+        """One module per node body and per edge that has one."""
         for name in graph.order:
             node = graph.nodes[name]
             if node.body:
@@ -75,12 +97,6 @@ class GraphModule(nn.Module):
                     if name not in self.edges:
                         self.edges[name] = nn.ModuleDict()
                     self.edges[name][edge.src] = module
-        self.input_name = graph.input.name
-        self.output_names = graph.outputs
-        self._schedule = self._plan()
-        self._reads_input_size = any(inp.input_size for step in self._schedule for inp in step.inputs)
-        self._accepted: set[tuple[int, ...]] = set()  # input shapes (C, H, W) known to be fine
-        self.check_input = True  # False: let torch meet a bad input size (for testing the checks themselves)
 
     def _plan(self) -> list[_Step]:
         graph = self.graph

@@ -162,7 +162,7 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
 
 
 def _is_conv(m) -> bool:
-    return type(m) is nn.Conv2d
+    return type(m) in (nn.Conv2d, _layers.ZeroConv2d)  # a plain conv, whatever its starting values
 
 
 def _is_bn(m) -> bool:
