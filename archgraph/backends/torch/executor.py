@@ -17,8 +17,8 @@ adopts its target's size gets the size of the target's first input that has one
 input's H and W, read once as ``forward`` starts (only in networks that have such
 an edge): the schedule may have dropped the input's tensor by the time that edge runs.
 
-A graph with init rules (the spec's ``init``) is built on the meta device, materialised and
-initialised in one pass (:mod:`archgraph.backends.torch.init`), each layer once.
+A graph with init rules (the spec's ``init``) is built without PyTorch's default random draws,
+then initialised in one pass (:mod:`archgraph.backends.torch.init`): each layer drawn once.
 
 Output: the output node's tensor when there is one output; otherwise a dict
 from output name to tensor, in declaration order.
@@ -32,7 +32,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from archgraph.backends.torch.init import initialise
+from archgraph.backends.torch.init import initialise, skipping_default_draws
 from archgraph.errors import Loc, SpecError
 from archgraph.ir import infer
 from archgraph.ir.graph import ArchGraph
@@ -66,12 +66,11 @@ class GraphModule(nn.Module):
         self.graph = graph
         self.nodes = nn.ModuleDict()
         self.edges = nn.ModuleDict()
-        device = torch.get_default_device()  # the build's: an enclosing ``with torch.device(...)`` sets it
-        if graph.init and device.type != "meta":
-            # built without values, then initialised once: PyTorch's defaults would be overwritten
-            with torch.device("meta"):
+        # with init rules, each layer is drawn once: PyTorch's default draws would be overwritten
+        # (on the meta device, the build's under ``build(device="meta")``, nothing is drawn anyway)
+        if graph.init and torch.get_default_device().type != "meta":
+            with skipping_default_draws():
                 self._build(graph)
-            self.to_empty(device=device)
             initialise(self, graph.init)
         else:
             self._build(graph)

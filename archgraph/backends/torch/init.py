@@ -1,11 +1,13 @@
 """A spec's init rules (:mod:`archgraph.spec.init`) applied to a built module, in one pass.
 
-The executor builds a network with rules on the meta device, materialises it with
-``to_empty`` and calls :func:`initialise`: a layer a rule covers gets the rule's values
-once, where the reference codes first run PyTorch's default initialisation in each layer's
-constructor and then overwrite it in ``init_weights``. Every other layer runs its own
-``reset_parameters``, which is how it was initialised when constructed (a layer with
-its own starting values, such as ``_layers.ZeroConv2d``, keeps them that way).
+The reference codes initialise twice: each layer's constructor draws PyTorch's default
+random start, then ``init_weights`` overwrites it. The executor builds a network that has
+rules inside :func:`skipping_default_draws`, where those draws leave the tensors as
+allocated, and then calls :func:`initialise`: a layer a rule covers gets the rule's values,
+every other layer runs its own ``reset_parameters``, which is how its constructor started
+it. So every layer starts as the reference's would, drawn once. A layer whose starting
+values are not PyTorch's default must set them in ``reset_parameters``
+(``_layers.ZeroConv2d``), not after construction, or this would lose them.
 """
 
 from __future__ import annotations
@@ -15,15 +17,32 @@ from typing import Iterable
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from archgraph.spec.init import LAYERS, InitRule
 
+# what PyTorch's layers call for their default random start (Conv*, Linear: kaiming_uniform_
+# for the weight, uniform_ for the bias); inside nn.init's own functions the mode is off
+_DEFAULT_DRAWS = frozenset({nn.init.kaiming_uniform_, nn.init.uniform_, torch.Tensor.uniform_})
+
+
+class skipping_default_draws(TorchFunctionMode):
+    """Within it, layers are constructed without drawing their default random start: their
+    tensors keep whatever memory they were given, for :func:`initialise` to fill."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _DEFAULT_DRAWS:
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **(kwargs or {}))
+
+
 def initialise(module: nn.Module, rules: Iterable[InitRule]) -> None:
-    """Set every parameter and buffer of ``module`` (freshly materialised: its values are garbage)."""
+    """Set every parameter and buffer of ``module`` (built in :func:`skipping_default_draws`: some hold
+    garbage)."""
     kinds = [(getattr(nn, LAYERS[rule.layers]), rule) for rule in rules]
     with torch.no_grad():
         for layer in module.modules():
-            if not _holds_tensors(layer):
+            if not (layer._parameters or layer._buffers):  # a container
                 continue
             rule = next((r for t, r in kinds if isinstance(layer, t)), None)
             if rule is None:
@@ -42,10 +61,6 @@ def initialise(module: nn.Module, rules: Iterable[InitRule]) -> None:
                     getattr(nn.init, bias[0])(layer.bias, **bias[1])
             if isinstance(layer, nn.modules.batchnorm._NormBase):
                 layer.reset_running_stats()
-
-
-def _holds_tensors(layer: nn.Module) -> bool:
-    return any(True for _ in layer.parameters(recurse=False)) or any(True for _ in layer.buffers(recurse=False))
 
 
 def _default_bias(layer: nn.Module) -> None:
