@@ -50,6 +50,9 @@ INDEX: dict[str, tuple[str, str]] = {
     "nested_too_deep": ("file", "lists nested 70 deep (the bound is 64)"),
     "alias_bomb": ("file", "a billion laughs: aliases of aliases, stopped at 200,000 values, at the alias"),
     "unknown_top_key": ("document", "a misspelt top-level key, with a did-you-mean"),
+    "init_rules": ("document", "init rules: a key that does not fit the scheme, a missing std, a norm weight "
+                               "that is not a constant, an unknown kind of layer, an unknown key"),
+    "init_rule_twice": ("document", "two init rules that both apply to one kind of layer"),
     "unknown_keys": ("document", "unknown keys at every level: input, node, block, pattern, edge"),
     "unknown_keys_json": ("document", "the same in JSON"),
     "unknown_key_hides_errors": ("document", "an unknown key does not hide other problems"),
