@@ -24,6 +24,7 @@ values are checked only against their bounds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from pathlib import Path
@@ -234,6 +235,22 @@ def test_the_comparison_tells_pytorch_defaults_from_the_rules(hrnet, head, const
     if head == "pose":
         assert "nodes.heatmaps.0.0.bias" in differ  # random there, zero here
 
+
+
+def test_resnet_starts_as_torchvision_builds_it():
+    """specs/resnet.yaml's rule is torchvision's ResNet.__init__ loop (kaiming_normal_, fan_out)."""
+    from archgraph.weights.torchvision import torchvision_resnet
+    from tests.reference.resnet_fpn import resnet
+
+    graph = archgraph.load("specs/resnet.yaml", depth=18)
+    torch.manual_seed(0)
+    ours = archgraph.build(graph).state_dict()
+    torch.manual_seed(1)
+    theirs = {torchvision_resnet(k, graph): v for k, v in resnet(18).state_dict().items()}
+    assert unlike(ours, theirs) == {}
+    torch.manual_seed(0)
+    defaults = archgraph.build(dataclasses.replace(graph, init=())).state_dict()  # the check can fail
+    assert len(unlike(defaults, theirs)) >= 20  # every conv weight (20 in ResNet-18) differs
 
 # --- 2. each layer once, nothing left unset -------------------------------------------------------
 
