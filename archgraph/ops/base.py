@@ -264,6 +264,15 @@ def halvings(fine: int, coarse: int) -> int | None:
     return n.bit_length() - 1 if n & (n - 1) == 0 else None
 
 
+def upward_stride_error(op: str, src: int, dst: int) -> str | None:
+    """The check of every coarse-to-fine edge op: ``src`` must be ``dst`` times a power of two."""
+    if halvings(dst, src) is not None:
+        return None
+    direction = "from fine to coarse" if src < dst else "between equal strides" if src == dst else ""
+    return (f"{op} must go from a coarser to a finer stride by a power of two, but goes from stride {src} "
+            f"to {dst}" + (f" ({direction})" if direction else ""))
+
+
 def pool_hw(hw: HW, kernel: int, stride: int, padding: int, ceil_mode: bool = False) -> HW:
     """PyTorch's output size for a pooling window (``pooling_output_shape``): with ``ceil_mode``,
     ⌈(x + 2p − k)/s⌉ + 1, less one where the last window would start past the input and its left

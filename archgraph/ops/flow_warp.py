@@ -56,7 +56,7 @@ from typing import Literal, Optional
 from pydantic import Field, model_validator
 
 from archgraph.lang.values import Bool, Choice, PosInt
-from archgraph.ops.base import EdgeOp, EdgeStyle, call, halvings
+from archgraph.ops.base import EdgeOp, EdgeStyle, call, upward_stride_error
 from archgraph.ops.registry import register
 
 # grid_sample's align_corners where the spec leaves it null: the official code's choice
@@ -111,13 +111,7 @@ class FlowWarp(EdgeOp):
         return ALIGN_CORNERS[self.variant] if self.align_corners is None else self.align_corners
 
     def stride_error(self, src: int, dst: int) -> str | None:
-        if halvings(dst, src) is None:
-            direction = "from fine to coarse" if src < dst else "between equal strides" if src == dst else ""
-            return (
-                f"flow_warp must go from a coarser to a finer stride by a power of two, "
-                f"but goes from stride {src} to {dst}" + (f" ({direction})" if direction else "")
-            )
-        return None
+        return upward_stride_error("flow_warp", src, dst)
 
     def guide_error(self, c_in: int, c_guide: int, siblings: int) -> str | None:
         if self.variant != "alignseg":

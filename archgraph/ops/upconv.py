@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from archgraph.ops.base import EdgeOp, EdgeStyle, call, halvings
+from archgraph.ops.base import EdgeOp, EdgeStyle, call, upward_stride_error
 from archgraph.ops.registry import register
 from archgraph.lang.values import Bool
 
@@ -29,13 +29,7 @@ class UpConv(EdgeOp):
     bias: Bool = Field(True, description="conv bias (PyTorch's default for ConvTranspose2d)")
 
     def stride_error(self, src: int, dst: int) -> str | None:
-        if halvings(dst, src) is None:
-            direction = "from fine to coarse" if src < dst else "between equal strides" if src == dst else ""
-            return (
-                f"upconv must go from a coarser to a finer stride by a power of two, "
-                f"but goes from stride {src} to {dst}" + (f" ({direction})" if direction else "")
-            )
-        return None
+        return upward_stride_error("upconv", src, dst)
 
     def out_hw(self, hw, src: int, dst: int):
         factor = src // dst

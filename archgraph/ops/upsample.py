@@ -16,7 +16,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from archgraph.ops.base import Code, EdgeOp, EdgeStyle, Why, call, halvings
+from archgraph.ops.base import Code, EdgeOp, EdgeStyle, Why, call, upward_stride_error
 from archgraph.ops.registry import register
 from archgraph.lang.values import Bool, Choice, PosInt
 
@@ -49,12 +49,8 @@ class Upsample(EdgeOp):
         return self.size == "input"
 
     def stride_error(self, src: int, dst: int) -> str | None:
-        if halvings(dst, src) is None:
-            direction = "from fine to coarse" if src < dst else "between equal strides" if src == dst else ""
-            return (
-                f"upsample must go from a coarser to a finer stride by a power of two, "
-                f"but goes from stride {src} to {dst}" + (f" ({direction})" if direction else "")
-            )
+        if (error := upward_stride_error("upsample", src, dst)) is not None:
+            return error
         if self.project and self.kernel % 2 == 0:
             return f"upsample's projection needs an odd kernel to keep HxW, got {self.kernel}"
         if self.size == "input" and dst != 1:
