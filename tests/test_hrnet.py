@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import archgraph
+from archgraph.backends.source.export import randomize
 from archgraph.ir import infer
 from archgraph.weights.hrnet import hrnet_official
 from tests.reference import hrnet_official as official
@@ -64,24 +65,12 @@ def test_segmentation_parameters_match_the_official_code(width):
     assert count(ours) == count(theirs)
 
 
-def _randomize(model: torch.nn.Module, seed: int) -> None:
-    """Random weights and BN statistics, so that a wrong mapping cannot hide behind init values."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if tensor.is_floating_point():
-                if name.endswith("running_var"):
-                    tensor.copy_(torch.rand(tensor.shape, generator=g) + 0.5)
-                else:
-                    tensor.copy_(torch.randn(tensor.shape, generator=g) * 0.1)
-
-
 @pytest.mark.parametrize(("head", "size"), [("classification", (64, 64)), ("pose", (64, 96)),
                                             ("segmentation", (70, 50))])
 def test_same_outputs_as_the_official_code_for_the_same_weights(head, size):
     torch.manual_seed(0)
     theirs = OFFICIAL[head](18).eval()
-    _randomize(theirs, seed=1)
+    randomize(theirs, seed=1)
     graph = archgraph.load(SPEC, width=18, head=head)
     ours = archgraph.build(graph).eval()
     mapped = {hrnet_official(k, graph): v for k, v in theirs.state_dict().items()}
@@ -96,7 +85,7 @@ def test_same_outputs_as_the_official_code_for_the_same_weights(head, size):
 def test_small_v1_same_outputs_as_the_official_code_for_the_same_weights():
     torch.manual_seed(0)
     theirs = official.hrnet_cls(**SMALL["small_v1"]).eval()
-    _randomize(theirs, seed=2)
+    randomize(theirs, seed=2)
     graph = archgraph.load(SPEC, variant="small_v1")
     ours = archgraph.build(graph).eval()
     mapped = {hrnet_official(k, graph): v for k, v in theirs.state_dict().items()}
